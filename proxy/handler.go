@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configures the callback API. Every field is required unless
+// its comment says otherwise.
+type Options struct {
+	// Upstream is the control plane's base URL; a path prefix is kept.
+	Upstream *url.URL
+	// RunToken returns the run's current real JWT. It is called once per
+	// forwarded request, so a rotated token takes effect immediately.
+	RunToken func() string
+	// RunID is sent upstream as X-Paperclip-Run-Id.
+	RunID string
+	// BridgeToken is the per-run token agents present.
+	BridgeToken string
+	// Rules is the route allowlist.
+	Rules []Rule
+	// MaxBodyBytes caps request and response bodies.
+	MaxBodyBytes int64
+	// BodyBudgetBytes caps response bytes held in memory across all
+	// requests (see budget). Zero means 4×MaxBodyBytes.
+	BodyBudgetBytes int64
+	// UpstreamTimeout bounds every wait on upstream (see forwarder).
+	UpstreamTimeout time.Duration
+	// MaxInFlight caps concurrent requests past the route check.
+	MaxInFlight int
+	// Version goes into User-Agent: clipbridge/<version>.
+	Version string
+	// Transport is optional; NewTransport(MaxInFlight) by default.
+	Transport http.RoundTripper
+	// Logger and Registerer receive the access log and the metrics.
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Handler is the callback API.
+type Handler struct {
+	public  http.Handler
+	trusted http.Handler
+}
+
+// New builds the callback API from o.
+func New(o Options) (*Handler, error) {
+	if o.Upstream == nil || o.RunToken == nil || o.Logger == nil || o.Registerer == nil ||
+		o.MaxBodyBytes <= 0 || o.UpstreamTimeout <= 0 || o.MaxInFlight <= 0 || len(o.Rules) == 0 {
+		return nil, errors.New("proxy: incomplete options")
+	}
+	if o.BodyBudgetBytes == 0 {
+		o.BodyBudgetBytes = 4 * o.MaxBodyBytes
+	}
+	if o.Transport == nil {
+		o.Transport = NewTransport(o.MaxInFlight)
+	}
+	rec, err := newRecorder(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger.With("component", "proxy")
+	o.Logger = log
+	allow := NewAllowlist(o.Rules)
+	fwd := newForwarder(&o, rec, newBudget(o.BodyBudgetBytes))
+
+	// The order below is the contract's order of checks: 401, 400, 403,
+	// 503 (in flight), 415, 413, then forwarding (which may still answer
+	// 503 for the body budget, 502, 504 or 409).
+	after := []func(http.Handler) http.Handler{
+		canonicalTarget(rec),
+		allowRoute(allow, rec),
+		limitInFlight(o.MaxInFlight, rec),
+		requireJSONBody(rec),
+		limitRequestBody(o.MaxBodyBytes, rec),
+	}
+	public := append([]func(http.Handler) http.Handler{observe(rec, log), requireBridgeToken(o.BridgeToken, rec)}, after...)
+	trusted := append([]func(http.Handler) http.Handler{observe(rec, log)}, after...)
+	return &Handler{
+		public:  chi.Chain(public...).Handler(fwd),
+		trusted: chi.Chain(trusted...).Handler(fwd),
+	}, nil
+}
+
+// ServeHTTP serves the callback API, bridge token required.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.public.ServeHTTP(w, r) }
+
+// Trusted returns the callback API without the bridge-token check, for a
+// channel that authenticates callers itself (the queue worker checks each
+// envelope's MAC, or trusts the queue directory). Every other rule applies.
+func (h *Handler) Trusted() http.Handler { return h.trusted }
+
+// NewTransport returns the upstream transport: keep-alive connections
+// sized to the in-flight limit so a busy bridge never re-dials, no
+// transparent gzip (bodies are relayed as they are, their length checked),
+// and no proxy from the environment (the control plane is reached
+// directly; an HTTP_PROXY meant for the agent must not capture the JWT).
+func NewTransport(maxInFlight int) *http.Transport {
+	return &http.Transport{
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:        maxInFlight,
+		MaxIdleConnsPerHost: maxInFlight,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+		WriteBufferSize:     copyBufSize,
+		ReadBufferSize:      copyBufSize,
+	}
+}

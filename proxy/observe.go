@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// exchange is the per-request state the middlewares fill in as they
+// decide: the canonical target, the matched route, and what was written.
+type exchange struct {
+	http.ResponseWriter
+	path      string
+	rawQuery  string
+	hasQuery  bool
+	route     string
+	reason    string // rejection reason, when the bridge refused
+	status    int
+	bytes     int64
+	wroteHead bool
+	aborted   bool // the response was cut off after its head was sent
+}
+
+type exchangeKey struct{}
+
+// exchangeOf returns the state observe attached to r.
+func exchangeOf(r *http.Request) *exchange {
+	return r.Context().Value(exchangeKey{}).(*exchange)
+}
+
+func (e *exchange) WriteHeader(code int) {
+	if !e.wroteHead {
+		e.wroteHead = true
+		e.status = code
+	}
+	e.ResponseWriter.WriteHeader(code)
+}
+
+func (e *exchange) Write(b []byte) (int, error) {
+	if !e.wroteHead {
+		e.WriteHeader(http.StatusOK)
+	}
+	n, err := e.ResponseWriter.Write(b)
+	e.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (e *exchange) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+// reject counts a refusal under its reason label.
+func (rec *recorder) reject(r *http.Request, reason string) {
+	exchangeOf(r).reason = reason
+	rec.rejected.WithLabelValues(reason).Inc()
+}
+
+// observe is the outermost middleware: it creates the exchange, and when
+// the request ends records its metrics and writes the one access-log line.
+// The log line names the route pattern, never the raw path or query, so
+// no identifier or query value leaks into logs.
+func observe(rec *recorder, log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			ex := &exchange{ResponseWriter: w, route: routeNone}
+			rec.inFlight.Inc()
+			defer func() {
+				rec.inFlight.Dec()
+				status := ex.status
+				if !ex.wroteHead {
+					status = http.StatusOK // what net/http sends for an empty handler
+				}
+				elapsed := time.Since(start)
+				m := methodLabel(r.Method)
+				rec.requests.WithLabelValues(ex.route, m, codeLabel(status)).Inc()
+				rec.duration.WithLabelValues(ex.route, m).Observe(elapsed.Seconds())
+				if log.Enabled(r.Context(), slog.LevelInfo) {
+					attrs := []slog.Attr{
+						slog.String("method", m),
+						slog.String("route", ex.route),
+						slog.Int("status", status),
+						slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+						slog.Int64("bytes", ex.bytes),
+					}
+					if ex.aborted {
+						attrs = append(attrs, slog.Bool("aborted", true))
+					}
+					if ex.reason != "" {
+						attrs = append(attrs, slog.String("reason", ex.reason))
+					}
+					log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+				}
+			}()
+			next.ServeHTTP(ex, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+		})
+	}
+}

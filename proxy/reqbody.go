@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+)
+
+// limitRequestBody refuses a declared body over the cap before reading a
+// byte of it. A body of unknown length (chunked) is capped while it is
+// forwarded: cappedBody fails the read that crosses the cap, which aborts
+// the upstream request mid-body, so upstream never sees a truncated body
+// as a complete request, and the forwarder answers 413.
+func limitRequestBody(max int64, rec *recorder) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > max {
+				rec.reject(r, reasonRequestTooLarge)
+				// Closing tells net/http not to drain a body we refuse.
+				w.Header().Set("Connection", "close")
+				WriteError(w, http.StatusRequestEntityTooLarge, msgRequestTooLarge)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// errBodyTooLarge is returned by cappedBody.Read once the cap is crossed.
+var errBodyTooLarge = errors.New("request body exceeds the configured limit")
+
+// cappedBody passes a request body through, failing once more than max
+// bytes have been read, and reports progress so the upstream stall timer
+// and the client read deadline move with the data.
+type cappedBody struct {
+	r        io.ReadCloser
+	max      int64
+	n        int64
+	exceeded atomic.Bool // read by the handler while the transport may still be reading
+	progress func()
+}
+
+func (b *cappedBody) Read(p []byte) (int, error) {
+	if b.exceeded.Load() {
+		return 0, errBodyTooLarge
+	}
+	b.progress()
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.n > b.max {
+		b.exceeded.Store(true)
+		return 0, errBodyTooLarge
+	}
+	return n, err
+}
+
+func (b *cappedBody) Close() error { return b.r.Close() }

@@ -1,0 +1,43 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// Upstream failure kinds, the values of the "kind" label.
+const (
+	kindConnect = "connect" // nothing was sent: the call is safe to retry
+	kindTimeout = "timeout"
+	kindReset   = "reset"
+	kindOther   = "other"
+)
+
+// errStalled is the cancel cause when --upstream-timeout passes with no
+// progress.
+var errStalled = errors.New("upstream stalled past the upstream timeout")
+
+// classify names an upstream failure. sent reports whether any part of
+// the request may have reached upstream; if not, the failure is a connect
+// failure whatever its cause, because the distinction that matters to the
+// agent is whether retrying could apply a mutation twice.
+func classify(err error, sent bool) string {
+	switch {
+	case !sent:
+		return kindConnect
+	case errors.Is(err, errStalled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return kindTimeout
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return kindReset
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return kindTimeout
+	}
+	return kindOther
+}
