@@ -1,0 +1,68 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ExecOptions configures NewExec.
+type ExecOptions struct {
+	// Prefix is the argv that reaches the execution host, e.g. {"docker", "exec", "-i", "C"} or
+	// {"kubectl", "exec", "-i", "POD", "--"}; ParsePrefix builds it from a string. It must keep
+	// stdin open for the command (`-i`), because the command's env and script travel there.
+	Prefix []string
+	// Logger receives debug records; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives clipbridge_runner_execs_total; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Exec runs commands through a local command prefix such as `docker exec -i CONTAINER`. The
+// prefix is followed only by the constant bootstrap (`sh -c <bootstrap>`); env, cwd and script go
+// through stdin, so `ps` on either side shows no values.
+//
+// A timeout kills the local prefix process (e.g. the docker client). Whether that also ends the
+// command inside the container depends on the tool; docker and kubectl end it once its stdin closes
+// for commands that read stdin, which the bootstrap does.
+type Exec struct {
+	prefix []string
+	execs  prometheus.Counter
+}
+
+var _ Runner = (*Exec)(nil)
+
+// NewExec returns an exec-prefix runner.
+func NewExec(opts ExecOptions) (*Exec, error) {
+	if len(opts.Prefix) == 0 || opts.Prefix[0] == "" {
+		return nil, fmt.Errorf("%w: empty exec prefix", ErrInvalidCommand)
+	}
+	return &Exec{prefix: append([]string(nil), opts.Prefix...), execs: execCounter(opts.Registerer, "exec")}, nil
+}
+
+// Name implements Runner.
+func (*Exec) Name() string { return "exec" }
+
+func (e *Exec) argv() []string {
+	return append(append([]string(nil), e.prefix...), bootstrapArgv...)
+}
+
+// Run implements Runner.
+func (e *Exec) Run(ctx context.Context, c Command) (Result, error) {
+	if err := c.validate(); err != nil {
+		return Result{}, err
+	}
+	e.execs.Inc()
+	return osCommand{argv: e.argv(), stdin: preludeReader(c, c.Stdin)}.run(ctx, c)
+}
+
+// Start implements Runner.
+func (e *Exec) Start(ctx context.Context, c Command) (Process, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	e.execs.Inc()
+	return osCommand{argv: e.argv()}.start(ctx, prelude(c))
+}
