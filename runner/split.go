@@ -16,10 +16,10 @@ var ErrPrefixSyntax = errors.New("invalid exec prefix")
 // quote or a trailing backslash is an error.
 func ParsePrefix(s string) ([]string, error) {
 	var (
-		words   []string
-		cur     strings.Builder
-		inWord  bool
-		i       int
+		words     []string
+		cur       strings.Builder
+		inWord    bool
+		i         int
 		syntaxErr = func(msg string) error { return errors.Join(ErrPrefixSyntax, errors.New(msg)) }
 	)
 	for i < len(s) {
