@@ -1,0 +1,215 @@
+// Package config turns command-line flags and CLIPBRIDGE_* environment
+// variables into a validated Config. Every default lives here, and every
+// problem is reported at once, naming the setting and the bad value.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults. 10551296 is Paperclip's current body cap: 10 MiB plus 64 KiB of
+// multipart headroom for attachment uploads.
+const (
+	DefaultUpstream        = "http://127.0.0.1:3100"
+	DefaultListen          = "127.0.0.1:0"
+	DefaultMaxBodyBytes    = 10551296
+	DefaultUpstreamTimeout = 30 * time.Second
+	DefaultMaxInFlight     = 64
+	DefaultDrainTimeout    = 10 * time.Second
+)
+
+// Config is everything serve (and demo) needs. Secrets are Secret values.
+type Config struct {
+	Upstream        *url.URL
+	RunToken        Secret // from CLIPBRIDGE_RUN_TOKEN, or the first read of RunTokenFile
+	RunTokenFile    string // re-read when it changes
+	RunID           string
+	BridgeToken     Secret
+	BridgeGenerated bool // BridgeToken was generated, not given
+	Listen          string
+	AdminListen     string
+	MaxBodyBytes    int64
+	BodyBudgetBytes int64
+	UpstreamTimeout time.Duration
+	MaxInFlight     int
+	RoutesFile      string // empty: the built-in allowlist
+	EnvFile         string
+	DrainTimeout    time.Duration
+	LogFormat       string // auto, json or text
+	LogLevel        string // debug, info, warn or error
+
+	// Command is what follows "--" on the command line.
+	Command []string
+
+	bridgeTokenFile string
+}
+
+// ErrUsage marks errors that are the caller's: exit status 2.
+var ErrUsage = errors.New("usage error")
+
+// Load parses the arguments of subcommand cmd (args excludes the
+// subcommand itself) over the environment read through getenv. It
+// returns flag.ErrHelp when help was asked for (see Help); any other
+// error wraps ErrUsage and lists every problem found.
+func Load(cmd string, args []string, getenv func(string) string) (*Config, error) {
+	settings, err := settingsFor(cmd)
+	if err != nil {
+		return nil, err
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	values := register(fs, settings)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v (see clipbridge %s --help)", ErrUsage, err, cmd)
+	}
+	c := &Config{Command: fs.Args()}
+	errs := resolve(c, settings, fs, values, getenv)
+	if cmd != "demo" {
+		errs = append(errs, c.finishCredentials(getenv)...)
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrUsage, errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// Help writes the help of subcommand cmd.
+func Help(w io.Writer, cmd string) {
+	settings, err := settingsFor(cmd)
+	if err != nil {
+		return
+	}
+	writeHelp(w, cmd, synopsis[cmd], settings)
+}
+
+var synopsis = map[string]string{
+	"serve": "serve [settings] [-- command [args...]]",
+	"demo":  "demo [settings]",
+}
+
+func settingsFor(cmd string) ([]setting, error) {
+	switch cmd {
+	case "serve":
+		return append(append([]setting{}, upstreamSettings...), listenerSettings...), nil
+	case "demo":
+		return listenerSettings, nil
+	}
+	return nil, fmt.Errorf("%w: unknown command %q", ErrUsage, cmd)
+}
+
+// finishCredentials checks the settings that depend on each other: the
+// run token comes from exactly one place, the run id is present, and the
+// bridge token, if not given, is generated.
+func (c *Config) finishCredentials(getenv func(string) string) []error {
+	var errs []error
+	envToken := getenv("CLIPBRIDGE_RUN_TOKEN")
+	switch {
+	case envToken != "" && c.RunTokenFile != "":
+		errs = append(errs, errors.New("CLIPBRIDGE_RUN_TOKEN and --run-token-file/CLIPBRIDGE_RUN_TOKEN_FILE are both set: use one"))
+	case envToken != "":
+		c.RunToken = NewSecret(envToken)
+	case c.RunTokenFile != "":
+		tok, err := ReadTokenFile(c.RunTokenFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--run-token-file/CLIPBRIDGE_RUN_TOKEN_FILE %q: %w", c.RunTokenFile, err))
+		}
+		c.RunToken = NewSecret(tok)
+	default:
+		errs = append(errs, errors.New("the run token is required: set CLIPBRIDGE_RUN_TOKEN or --run-token-file/CLIPBRIDGE_RUN_TOKEN_FILE"))
+	}
+	if c.RunID == "" {
+		errs = append(errs, errors.New("--run-id/CLIPBRIDGE_RUN_ID is required"))
+	}
+	envBridge := getenv("CLIPBRIDGE_BRIDGE_TOKEN")
+	switch {
+	case envBridge != "" && c.bridgeTokenFile != "":
+		errs = append(errs, errors.New("CLIPBRIDGE_BRIDGE_TOKEN and --bridge-token-file/CLIPBRIDGE_BRIDGE_TOKEN_FILE are both set: use one"))
+	case envBridge != "":
+		c.BridgeToken = NewSecret(envBridge)
+	case c.bridgeTokenFile != "":
+		tok, err := ReadTokenFile(c.bridgeTokenFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--bridge-token-file/CLIPBRIDGE_BRIDGE_TOKEN_FILE %q: %w", c.bridgeTokenFile, err))
+		}
+		c.BridgeToken = NewSecret(tok)
+	default:
+		c.BridgeToken, c.BridgeGenerated = GenerateBridgeToken(), true
+	}
+	if !c.BridgeToken.IsZero() {
+		if err := checkTokenShape(c.BridgeToken.Reveal(), 16); err != nil {
+			errs = append(errs, fmt.Errorf("the bridge token (value hidden): %w", err))
+		}
+	}
+	if !c.RunToken.IsZero() {
+		if err := checkTokenShape(c.RunToken.Reveal(), 1); err != nil {
+			errs = append(errs, fmt.Errorf("the run token (value hidden): %w", err))
+		}
+		if c.RunToken == c.BridgeToken {
+			errs = append(errs, errors.New("the bridge token equals the run token: the agent would hold the real credential"))
+		}
+	}
+	return errs
+}
+
+// GenerateBridgeToken returns a fresh per-run bridge token: 24 random
+// bytes, base64url without padding (32 characters), as Paperclip makes it.
+func GenerateBridgeToken() Secret {
+	var b [24]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return NewSecret(base64.RawURLEncoding.EncodeToString(b[:]))
+}
+
+// ReadTokenFile reads a token file, trimming one trailing newline (as
+// written by echo or a Kubernetes Secret editor).
+func ReadTokenFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read it: %w", errors.Unwrap(err))
+	}
+	tok := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if tok == "" {
+		return "", errors.New("the file is empty")
+	}
+	return tok, nil
+}
+
+// checkTokenShape keeps a token usable in a header: visible ASCII only.
+func checkTokenShape(tok string, minLen int) error {
+	if len(tok) < minLen {
+		return fmt.Errorf("shorter than %d characters", minLen)
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] <= ' ' || tok[i] >= 0x7f {
+			return errors.New("contains spaces, control or non-ASCII characters")
+		}
+	}
+	return nil
+}
+
+// checkListen validates a host:port listen address.
+func checkListen(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("want host:port, e.g. 127.0.0.1:0")
+	}
+	if host == "" {
+		return errors.New("name the interface (e.g. 127.0.0.1): an empty host listens on every interface")
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return errors.New("bad port")
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+// Command clipbridge is a per-run sidecar that lets an AI agent on a
+// remote execution host call back into the Paperclip control plane
+// without ever holding the run's real credential.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/clipbridge/clipbridge/config"
+)
+
+// Exit statuses: 0 after a clean shutdown, 1 on a runtime failure, 2 on a
+// usage or configuration error.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// A second signal forces the exit a first one asked for politely.
+		<-ctx.Done()
+		stop()
+		force := make(chan os.Signal, 1)
+		signal.Notify(force, os.Interrupt, syscall.SIGTERM)
+		<-force
+		fmt.Fprintln(os.Stderr, "clipbridge: second signal, exiting without waiting for the drain")
+		os.Exit(exitFailure)
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is the whole program with its environment injected, so tests can
+// drive it in-process: it returns the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		writeUsage(stderr)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version", "--version":
+		writeVersion(stdout)
+		return exitOK
+	case "help", "-h", "--help":
+		writeUsage(stdout)
+		return exitOK
+	case "serve", "demo":
+	default:
+		fmt.Fprintf(stderr, "clipbridge: unknown command %q\n", cmd)
+		writeUsage(stderr)
+		return exitUsage
+	}
+	cfg, err := config.Load(cmd, rest, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		config.Help(stdout, cmd)
+		return exitOK
+	}
+	if err != nil {
+		return reportError(stderr, err)
+	}
+	switch cmd {
+	case "demo":
+		return runDemo(ctx, cfg, getenv, stdout, stderr)
+	default:
+		return runServe(ctx, cfg, getenv, stdout, stderr)
+	}
+}
+
+// reportError prints err, one problem per line, and picks the exit status.
+func reportError(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "clipbridge: %v\n", err)
+	if errors.Is(err, config.ErrUsage) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func writeUsage(w io.Writer) {
+	fmt.Fprint(w, `Usage: clipbridge <command> [settings]
+
+Commands:
+  serve     run the sidecar: serve the callback API and forward to Paperclip
+  demo      run the sidecar against a built-in stand-in control plane
+  version   print the version, Go version and commit
+
+Run "clipbridge <command> --help" for the settings of a command.
+`)
+}
