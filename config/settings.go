@@ -32,9 +32,9 @@ type flagValue struct {
 	boolean bool
 }
 
-func (f *flagValue) String() string   { return f.v }
+func (f *flagValue) String() string     { return f.v }
 func (f *flagValue) Set(v string) error { f.v, f.given = v, true; return nil }
-func (f *flagValue) IsBoolFlag() bool { return f.boolean }
+func (f *flagValue) IsBoolFlag() bool   { return f.boolean }
 
 // resolve applies the precedence defaults < env < flags to every setting
 // and stores the results in c, collecting one error per bad value. Each

@@ -67,7 +67,9 @@ func New(runToken, runID string) *Server {
 	r.Patch("/api/issues/{issue}", s.patchIssue)
 	r.Get("/api/issues/{issue}/comments", s.listComments)
 	r.Post("/api/issues/{issue}/comments", s.addComment)
-	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusNotFound, map[string]string{"error": "Not found"}) })
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Not found"})
+	})
 	s.mux = r
 	return s
 }
