@@ -149,9 +149,12 @@ func callbackServer(h http.Handler, cfg *config.Config, log *slog.Logger) *http.
 		WriteTimeout: cfg.UpstreamTimeout + 30*time.Second,
 		// Agents keep connections alive between calls; an idle one is
 		// closed after this.
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+		IdleTimeout: 120 * time.Second,
+		// "OPTIONS *" must reach the handler, which refuses it (400) like
+		// every other non-origin-form target.
+		DisableGeneralOptionsHandler: true,
+		MaxHeaderBytes:               64 << 10,
+		ErrorLog:                     slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 }
 

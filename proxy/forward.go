@@ -53,7 +53,7 @@ func newForwarder(o *Options, rec *recorder, b *budget) *forwarder {
 
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := exchangeOf(r)
-	if f.budget.available() < copyBufSize {
+	if f.budget.available() < f.firstHold() {
 		f.rec.reject(r, reasonBodyBudget)
 		writeRetryLater(w, msgBodyBudget, 1)
 		return
@@ -66,13 +66,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Each sign of progress pushes it back.
 	stall := time.AfterFunc(f.timeout, func() { cancel(errStalled) })
 	defer stall.Stop()
-	progress := func() {
-		stall.Reset(f.timeout)
-		// A client that stops sending its body must not hold the slot
-		// longer than upstream may stall; not every ResponseWriter
-		// supports deadlines (the queue worker's does not need them).
-		_ = rc.SetReadDeadline(time.Now().Add(f.timeout))
-	}
+	progress := func() { stall.Reset(f.timeout) }
 
 	var sent atomic.Bool
 	trace := &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }}
@@ -96,7 +90,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out.Header["User-Agent"] = f.userAgent
 	var body *cappedBody
 	if HasBody(r) {
-		body = &cappedBody{r: r.Body, max: f.maxBody, progress: progress}
+		body = &cappedBody{r: r.Body, max: f.maxBody, progress: progress, rc: rc, stall: f.timeout}
 		out.Body, out.ContentLength = body, r.ContentLength
 	}
 	// The credential goes in last, after every copied header, so nothing
@@ -108,6 +102,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	resp, err := f.transport.RoundTrip(out)
 	if err != nil {
+		f.armWrite(rc)
 		if body != nil && body.exceeded.Load() {
 			f.rec.reject(r, reasonRequestTooLarge)
 			w.Header().Set("Connection", "close")
@@ -148,6 +143,17 @@ func (f *forwarder) fail(w http.ResponseWriter, r *http.Request, cause, err erro
 		}
 	}
 }
+
+// armWrite gives the next write to the agent the stall timeout from now,
+// however long the upload and the upstream wait took. Not every
+// ResponseWriter supports deadlines (the queue worker's needs none).
+func (f *forwarder) armWrite(rc *http.ResponseController) {
+	_ = rc.SetWriteDeadline(time.Now().Add(f.timeout))
+}
+
+// firstHold is the first reservation a held response body makes; a
+// request is admitted only while the budget has that much free.
+func (f *forwarder) firstHold() int64 { return min(copyBufSize, f.maxBody+1) }
 
 // isSafe reports the methods a retry cannot turn into a second mutation.
 func isSafe(method string) bool {

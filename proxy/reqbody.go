@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // limitRequestBody refuses a declared body over the cap before reading a
@@ -31,14 +32,17 @@ func limitRequestBody(max int64, rec *recorder) func(http.Handler) http.Handler 
 var errBodyTooLarge = errors.New("request body exceeds the configured limit")
 
 // cappedBody passes a request body through, failing once more than max
-// bytes have been read, and reports progress so the upstream stall timer
-// and the client read deadline move with the data.
+// bytes have been read. Each read pushes back the upstream stall timer and
+// gets its own read deadline, so an agent that stops sending mid-body is
+// cut off after the stall timeout instead of holding its slot forever.
 type cappedBody struct {
 	r        io.ReadCloser
 	max      int64
 	n        int64
 	exceeded atomic.Bool // read by the handler while the transport may still be reading
 	progress func()
+	rc       *http.ResponseController
+	stall    time.Duration
 }
 
 func (b *cappedBody) Read(p []byte) (int, error) {
@@ -46,8 +50,15 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 		return 0, errBodyTooLarge
 	}
 	b.progress()
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.stall))
 	n, err := b.r.Read(p)
 	b.n += int64(n)
+	if err != nil {
+		// Once the body is done net/http keeps reading in the background
+		// to notice a client that hangs up; a stale deadline would make
+		// that read fail and cancel the request mid-response.
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
 	if b.n > b.max {
 		b.exceeded.Store(true)
 		return 0, errBodyTooLarge

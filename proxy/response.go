@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 )
 
 // copyBufSize is the relay chunk: large enough that a 10 MiB body takes
@@ -24,6 +23,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 func (f *forwarder) relay(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController,
 	resp *http.Response, progress func()) {
 	defer resp.Body.Close()
+	f.armWrite(rc)
 	noBody := r.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent ||
 		resp.StatusCode == http.StatusNotModified
 	switch {
@@ -55,7 +55,7 @@ func (f *forwarder) stream(ctx context.Context, w http.ResponseWriter, r *http.R
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			progress()
-			_ = rc.SetWriteDeadline(time.Now().Add(f.timeout))
+			f.armWrite(rc)
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return // the agent went away; nothing left to tell it
 			}
@@ -69,6 +69,7 @@ func (f *forwarder) stream(ctx context.Context, w http.ResponseWriter, r *http.R
 			// never takes a short body for a complete one.
 			f.upstreamBroke(ctx, r, rerr)
 			exchangeOf(r).aborted = true
+			_ = rc.Flush() // what did arrive goes out before the cut
 			panic(http.ErrAbortHandler)
 		}
 	}
@@ -87,6 +88,7 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 			newCap := min(max(2*int64(cap(held)), copyBufSize), f.maxBody+1)
 			if !f.budget.reserve(newCap - int64(cap(held))) {
 				f.rec.reject(r, reasonBodyBudget)
+				f.armWrite(rc)
 				if isSafe(r.Method) {
 					writeRetryLater(w, msgBodyBudget, 1)
 				} else {
@@ -105,6 +107,7 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 			progress()
 		}
 		if int64(len(held)) > f.maxBody {
+			f.armWrite(rc)
 			f.tooLarge(w, r)
 			return
 		}
@@ -113,6 +116,7 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 		if err != nil {
 			f.upstreamBroke(ctx, r, err)
+			f.armWrite(rc)
 			if isSafe(r.Method) {
 				WriteError(w, http.StatusGatewayTimeout, failMessage(ctx, err))
 			} else {
@@ -123,8 +127,8 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	copyAllowed(w.Header(), resp.Header, downHeaders)
 	w.Header().Set("Content-Length", strconv.Itoa(len(held)))
+	f.armWrite(rc)
 	w.WriteHeader(resp.StatusCode)
-	_ = rc.SetWriteDeadline(time.Now().Add(f.timeout))
 	_, _ = w.Write(held)
 }
 

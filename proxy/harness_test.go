@@ -1,0 +1,245 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	testRunToken    = "real-run-jwt-0123456789"
+	testBridgeToken = "bridge-token-ABCDEFGHIJKLMNOPQRSTUV"
+	testRunID       = "run-bridge"
+)
+
+// seen is what the upstream recorded of one request.
+type seen struct {
+	Method, RequestURI string
+	Header             http.Header
+	Body               []byte
+	BodyErr            error
+}
+
+// upstream is an httptest server that records every request and answers
+// with the test's handler.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
+	t.Helper()
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.reqs = append(u.reqs, seen{r.Method, r.RequestURI, r.Header.Clone(), body, err})
+		u.mu.Unlock()
+		if h != nil {
+			h(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) requests() []seen {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]seen(nil), u.reqs...)
+}
+
+// bridge is a proxy Handler served on a real loopback listener, so raw
+// request targets reach it exactly as sent.
+type bridge struct {
+	*httptest.Server
+	reg  *prometheus.Registry
+	logs *syncBuffer
+	h    *Handler
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newBridge(t *testing.T, upstreamURL string, mod func(*Options)) *bridge {
+	t.Helper()
+	u, err := url.Parse(upstreamURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	reg := prometheus.NewRegistry()
+	tr := NewTransport(8)
+	t.Cleanup(tr.CloseIdleConnections)
+	o := Options{
+		Upstream:        u,
+		RunToken:        func() string { return testRunToken },
+		RunID:           testRunID,
+		BridgeToken:     testBridgeToken,
+		Rules:           DefaultRules(),
+		MaxBodyBytes:    1 << 20,
+		UpstreamTimeout: 2 * time.Second,
+		MaxInFlight:     8,
+		Version:         "test",
+		Transport:       tr,
+		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Registerer:      reg,
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	h, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httptest.NewUnstartedServer(h)
+	s.Config.DisableGeneralOptionsHandler = true
+	s.Start()
+	t.Cleanup(s.Close)
+	return &bridge{Server: s, reg: reg, logs: logs, h: h}
+}
+
+// do sends a request through the bridge with the bridge token.
+func (b *bridge) do(t *testing.T, method, target string, body io.Reader, hdr map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, b.URL+target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testBridgeToken)
+	for k, v := range hdr {
+		if v == "" {
+			req.Header.Del(k)
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := b.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// raw writes a request exactly as given on a fresh connection and reads
+// one response.
+func (b *bridge) raw(t *testing.T, request string) *http.Response {
+	t.Helper()
+	conn, err := net.Dial("tcp", b.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading response to %q: %v", request, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// rawGet is raw with a minimal authenticated request head.
+func (b *bridge) rawGet(t *testing.T, method, target string) *http.Response {
+	return b.raw(t, method+" "+target+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+testBridgeToken+"\r\nConnection: close\r\n\r\n")
+}
+
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading body: %v", err)
+	}
+	return string(b)
+}
+
+// wantError checks an answer made by the bridge itself: status, JSON
+// content type, and the exact body.
+func wantError(t *testing.T, resp *http.Response, status int, body string) {
+	t.Helper()
+	got := readBody(t, resp)
+	if resp.StatusCode != status || got != body {
+		t.Fatalf("got %d %s, want %d %s", resp.StatusCode, got, status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("content-type %q, want application/json", ct)
+	}
+}
+
+func errJSON(msg string) string { return `{"error":"` + msg + `"}` }
+
+func (b *bridge) rejected(t *testing.T, reason string) float64 {
+	t.Helper()
+	return b.value(t, "clipbridge_proxy_rejected_total", reason)
+}
+
+// value returns the value of the counter name whose one label is label.
+func (b *bridge) value(t *testing.T, name, label string) float64 {
+	t.Helper()
+	mfs, err := b.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == label {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s series for %q", name, label)
+	return 0
+}
+
+func (b *bridge) metricsText(t *testing.T) string {
+	t.Helper()
+	mfs, err := b.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	for _, mf := range mfs {
+		sb.WriteString(mf.String())
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
