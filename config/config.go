@@ -77,6 +77,10 @@ func Load(cmd string, args []string, getenv func(string) string) (*Config, error
 	}
 	c := &Config{Command: fs.Args()}
 	errs := resolve(c, settings, fs, values, getenv)
+	if c.BodyBudgetBytes != 0 && c.BodyBudgetBytes <= c.MaxBodyBytes {
+		errs = append(errs, fmt.Errorf("--body-budget-bytes/CLIPBRIDGE_BODY_BUDGET_BYTES %d must exceed --max-body-bytes %d, or no capped response could ever be held",
+			c.BodyBudgetBytes, c.MaxBodyBytes))
+	}
 	if cmd != "demo" {
 		errs = append(errs, c.finishCredentials(getenv)...)
 	}
