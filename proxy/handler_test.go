@@ -40,14 +40,14 @@ func TestUnauthorized(t *testing.T) {
 	up := newUpstream(t, nil)
 	b := newBridge(t, up.URL, nil)
 	for name, auth := range map[string]string{
-		"missing":        "",
-		"wrong token":    "Bearer nope",
-		"lower scheme":   "bearer " + testBridgeToken,
-		"two spaces":     "Bearer  " + testBridgeToken,
-		"basic":          "Basic " + testBridgeToken,
-		"prefix":         "Bearer " + testBridgeToken[:10],
-		"longer":         "Bearer " + testBridgeToken + "x",
-		"run token":      "Bearer " + testRunToken,
+		"missing":      "",
+		"wrong token":  "Bearer nope",
+		"lower scheme": "bearer " + testBridgeToken,
+		"two spaces":   "Bearer  " + testBridgeToken,
+		"basic":        "Basic " + testBridgeToken,
+		"prefix":       "Bearer " + testBridgeToken[:10],
+		"longer":       "Bearer " + testBridgeToken + "x",
+		"run token":    "Bearer " + testRunToken,
 	} {
 		t.Run(name, func(t *testing.T) {
 			hdr := "Host: x\r\nConnection: close\r\n"
