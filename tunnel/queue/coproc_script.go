@@ -1,0 +1,152 @@
+package queue
+
+// The remote queue co-process: one long-lived shell on the execution host that serves the
+// worker's list, wait, read, write and remove operations over its stdin/stdout, so none of them
+// costs a remote exec (Paperclip's worker pays one exec, i.e. one ssh handshake, per operation).
+//
+// Protocol: the host writes one command per line; the shell answers with zero or more data lines
+// and one status line starting with ':' (`:<code> <text>`, code 0 = success). Neither request
+// names (filtered to [A-Za-z0-9._-]) nor base64 output can contain ':', so framing is exact.
+//
+//	W <ms> [skip…]    wait up to ms for a request file not in skip, then list:  N <name>… :0
+//	R <name> <n>      the first n bytes of requests/<name>, base64 lines:        … :0 | :2 missing
+//	P <name> <g> <n>  then n raw bytes and "end\n": write responses/<name>     :0 wrote|gone|exists
+//	D <name>          remove requests/<name>                                     :0
+//	S                 sweep dead writers' locks and temp files                  :0
+//	(empty line)      wakes a W early; otherwise ignored
+//
+// Under bash, W sleeps with `read -t` on stdin, so it costs no fork per poll and the host can end
+// it at once by sending an empty line; other shells poll with `sleep` and the host keeps their
+// waits short. On startup the shell answers `:0 hello <bash> <gnuhead> <epoch>`: whether W is
+// wakeable, whether `head -c` reads exactly n bytes from a pipe (GNU coreutils; otherwise `dd
+// bs=1` does, slowly, and the host sends large responses through a separate exec instead), and
+// the host clock for the createdAt skew estimate. EOF on stdin ends the shell.
+
+// coprocLauncher is the script the runner starts: it re-executes the co-process under bash when
+// bash exists (for the fork-free wakeable wait), else evaluates it in sh. CB_SCRIPT arrives in
+// the environment, through stdin, like every other value.
+const coprocLauncher = `if [ -z "${BASH_VERSION:-}" ] && [ -z "${CB_NO_BASH:-}" ] && command -v bash >/dev/null 2>&1; then exec bash -c "$CB_SCRIPT"; fi
+eval "$CB_SCRIPT"
+`
+
+// putScriptCommon is the response write of Paperclip's worker: a mkdir mutex holding a pid file
+// (a dead holder's lock is broken), the request-path guard, an existing response left alone, and
+// .tmp + mv. cb_recv reads the payload into $2 (or discards it to /dev/null) and must consume
+// exactly the payload; it is defined by the caller.
+const putScriptCommon = `
+cb_put() {
+  cb_r="responses/$1"; cb_l="$cb_r.paperclip-write.lock"; cb_t="$cb_r.tmp"; cb_i=0
+  while ! mkdir "$cb_l" 2>/dev/null; do
+    cb_p=$(cat "$cb_l/pid" 2>/dev/null)
+    if [ -n "$cb_p" ] && ! kill -0 "$cb_p" 2>/dev/null; then rm -rf "$cb_l"; continue; fi
+    cb_i=$((cb_i + 1))
+    if [ "$cb_i" -ge 600 ]; then
+      cb_recv "$3" /dev/null || exit 1
+      echo ":4 Timed out acquiring sandbox callback bridge response lock."; return
+    fi
+    sleep 0.05 2>/dev/null || sleep 1
+  done
+  echo $$ > "$cb_l/pid"
+  if [ "$2" = 1 ] && [ ! -e "requests/$1" ]; then cb_w=gone
+  elif [ -e "$cb_r" ]; then cb_w=exists
+  else cb_w=wrote; fi
+  if [ "$cb_w" = wrote ]; then cb_recv "$3" "$cb_t" || cb_w=torn; else cb_recv "$3" /dev/null || cb_w=torn; fi
+  if [ "$cb_w" = torn ]; then rm -f "$cb_t"; rm -rf "$cb_l"; echo ":6 torn response payload"; exit 1; fi
+  if [ "$cb_w" = wrote ] && ! mv -f "$cb_t" "$cb_r"; then cb_w=failed; fi
+  rm -f "$cb_t"; rm -rf "$cb_l"
+  if [ "$cb_w" = failed ]; then echo ":5 write bridge response $cb_r failed"; else echo ":0 $cb_w"; fi
+}
+`
+
+// coprocScript is the co-process body (CB_SCRIPT). CB_Q is the queue dir; CB_POLL_MS/CB_POLL_S
+// the bash wait tick; CB_SLEEP_MS/CB_SLEEP_S the sh polling interval.
+const coprocScript = `mkdir -p "$CB_Q/requests" "$CB_Q/responses" "$CB_Q/logs" && cd "$CB_Q" || { echo ":9 cannot prepare queue directory $CB_Q"; exit 1; }
+command -v base64 >/dev/null 2>&1 || { echo ":9 base64 is not installed on the execution host"; exit 1; }
+cb_rt=0; [ -n "${BASH_VERSION:-}" ] && cb_rt=1
+cb_gnu=0; case $(head --version 2>/dev/null) in *GNU*) cb_gnu=1;; esac
+cb_ss=$CB_SLEEP_S; cb_sm=$CB_SLEEP_MS; sleep 0.001 2>/dev/null || { cb_ss=1; cb_sm=1000; }
+cb_readn() { if [ "$cb_gnu" = 1 ]; then head -c "$1"; else dd bs=1 count="$1" 2>/dev/null; fi; }
+cb_recv() { cb_readn "$1" > "$2" && IFS= read -r cb_ok && [ "$cb_ok" = end ]; }
+cb_any() {
+  for cb_f in requests/*.json; do
+    [ -f "$cb_f" ] || continue
+    case " $cb_skip " in *" ${cb_f#requests/} "*) continue;; esac
+    return 0
+  done
+  return 1
+}
+cb_list() {
+  for cb_f in requests/*.json; do
+    [ -f "$cb_f" ] || continue
+    cb_n=${cb_f#requests/}
+    case $cb_n in .*|*[!A-Za-z0-9._-]*) continue;; esac
+    printf 'N %s\n' "$cb_n"
+  done
+}
+cb_wait() {
+  cb_ms=$1; shift; cb_skip="$*"
+  if [ "$cb_ms" -gt 0 ] && ! cb_any; then
+    if [ "$cb_rt" = 1 ]; then
+      cb_i=$((cb_ms / CB_POLL_MS + 1))
+      while [ "$cb_i" -gt 0 ]; do
+        IFS= read -r -t "$CB_POLL_S" cb_wake; cb_rc=$?
+        [ "$cb_rc" = 0 ] && break
+        [ "$cb_rc" -le 128 ] && exit 0
+        cb_any && break
+        cb_i=$((cb_i - 1))
+      done
+    else
+      cb_i=$((cb_ms / cb_sm + 1))
+      while [ "$cb_i" -gt 0 ]; do
+        sleep "$cb_ss"
+        cb_any && break
+        cb_i=$((cb_i - 1))
+      done
+    fi
+  fi
+  cb_list
+  echo ":0"
+}
+cb_read() {
+  cb_f="requests/$1"
+  if [ ! -f "$cb_f" ] || [ -h "$cb_f" ] || ! command exec 3< "$cb_f"; then echo ":2 missing"; return; fi
+  head -c "$2" <&3 | base64
+  exec 3<&-
+  echo ":0"
+}
+cb_sweep() {
+  for cb_l in responses/*.paperclip-write.lock; do
+    [ -d "$cb_l" ] || continue
+    cb_p=$(cat "$cb_l/pid" 2>/dev/null)
+    if [ -n "$cb_p" ] && [ "$cb_p" != $$ ] && ! kill -0 "$cb_p" 2>/dev/null; then rm -rf "$cb_l"; fi
+  done
+  for cb_t in responses/*.json.tmp; do
+    [ -f "$cb_t" ] || continue
+    [ -d "${cb_t%.tmp}.paperclip-write.lock" ] || rm -f "$cb_t"
+  done
+  echo ":0"
+}
+` + putScriptCommon + `
+printf ':0 hello %s %s %s\n' "$cb_rt" "$cb_gnu" "$(date +%s)"
+while IFS= read -r cb_line; do
+  set -f; set -- $cb_line; set +f
+  case ${1:-} in
+    W) shift; cb_wait "$@" ;;
+    R) cb_read "$2" "$3" ;;
+    P) cb_put "$2" "$3" "$4" ;;
+    D) rm -f "requests/$2"; echo ":0" ;;
+    S) cb_sweep ;;
+    '') ;;
+    *) echo ":9 unknown command" ;;
+  esac
+done
+`
+
+// putExecScript writes one response in its own exec, with the payload as the whole of stdin. The
+// worker uses it for large responses when the co-process cannot read a counted payload quickly
+// (no GNU head). Arguments arrive in CB_Q, CB_NAME, CB_GUARD and CB_LEN.
+const putExecScript = `cd "$CB_Q" || exit 1
+cb_recv() { if [ "$2" = /dev/null ]; then cat >/dev/null; else cat > "$2" && [ "$(($(wc -c < "$2")))" -eq "$1" ]; fi; }
+` + putScriptCommon + `
+cb_put "$CB_NAME" "$CB_GUARD" "$CB_LEN"
+`

@@ -1,0 +1,74 @@
+package queue
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The worker's and gateway's own messages, exactly as Paperclip words them (reference §5, §6):
+// agents and Paperclip's tests match on these strings.
+const (
+	msgInvalidPayload       = "Invalid bridge request payload."
+	msgEnvelopeTooLarge     = "Bridge request envelope exceeded the configured size limit."
+	msgBodyTooLarge         = "Bridge request body exceeded the configured size limit."
+	msgWorkerStopped        = "Bridge worker stopped before request could be handled."
+	msgWorkerFailedPrefix   = "Sandbox callback bridge worker failed: "
+	msgInvalidToken         = "Invalid bridge token."
+	msgQueueFull            = "Bridge request queue is full."
+	msgTimedOut             = "Timed out waiting for host bridge response."
+	msgResponseEnvelopeSize = "Bridge response envelope exceeded the configured size limit."
+	msgResponseChanged      = "Bridge response envelope changed while reading."
+	msgLedgerFull           = "The bridge gateway process reached its reserved body byte ceiling. Retry later."
+	msgHandlerAborted       = "Bridge lost the connection to the Paperclip API before the response completed."
+	msgInvalidPath          = "Invalid request path."
+	msgUnsupportedMedia     = "Bridge only accepts JSON request bodies."
+)
+
+// outcomeHeader is the marker of an answer whose mutation may or may not have been applied; the
+// name must be lower-case in envelopes.
+const outcomeHeader = "x-paperclip-bridge-outcome"
+
+type errorBody struct {
+	Error     string `json:"error"`
+	Outcome   string `json:"outcome,omitempty"`
+	Retryable *bool  `json:"retryable,omitempty"`
+}
+
+func jsonBody(v errorBody) string {
+	b, _ := json.Marshal(v) // strings and a bool: cannot fail
+	return string(b)
+}
+
+// errorResponse is a worker-made answer: {"error": msg} as application/json.
+func errorResponse(id string, status int, msg string) Response {
+	return Response{
+		ID: id, Status: status,
+		Headers:     map[string]string{"content-type": "application/json"},
+		Body:        jsonBody(errorBody{Error: msg}),
+		CompletedAt: formatTime(time.Now()),
+	}
+}
+
+// indeterminateResponse answers a mutation whose outcome is unknown. The status is 409 itself
+// (not Paperclip's 504) so that an agent behind Paperclip's E1 gateway, which passes statuses
+// through, is told not to retry as well; E2 gateways map the marker to 409 anyway.
+func indeterminateResponse(id, msg string) Response {
+	no := false
+	return Response{
+		ID: id, Status: http.StatusConflict,
+		Headers:     map[string]string{"content-type": "application/json", outcomeHeader: "indeterminate"},
+		Body:        jsonBody(errorBody{Error: msg, Outcome: "indeterminate", Retryable: &no}),
+		CompletedAt: formatTime(time.Now()),
+	}
+}
+
+// safeMethod reports the methods a retry cannot apply twice (Paperclip's list).
+func safeMethod(m string) bool {
+	switch strings.ToUpper(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
+}

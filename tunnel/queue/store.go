@@ -1,0 +1,69 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store errors.
+var (
+	// ErrNotExist: the request file is gone (the gateway removed it after its caller timed out).
+	ErrNotExist = errors.New("request file does not exist")
+	// ErrTooLarge: the request file is larger than the envelope limit.
+	ErrTooLarge = errors.New("Bridge request envelope exceeded the configured size limit.")
+)
+
+// WriteResult says what a response write did.
+type WriteResult int
+
+// Outcomes of Store.WriteResponse.
+const (
+	// Wrote: the response file is in place.
+	Wrote WriteResult = iota
+	// SkippedGone: the guarded request file was gone, so nothing was written (no orphan).
+	SkippedGone
+	// SkippedExists: a response for this id was already there (another writer answered first).
+	SkippedExists
+)
+
+// store is the queue directory on the execution host, as the worker sees it. Implementations:
+// localStore (this machine, fsnotify) and remoteStore (a shell co-process through a runner).
+// Names are request file names (`<id>.json`) that passed validName.
+type store interface {
+	// Prepare creates requests/, responses/ and logs/ and starts whatever the store needs.
+	Prepare(ctx context.Context) error
+	// Wait returns the sorted request names once one that is not in skip exists, after wait has
+	// passed, or as soon as ctx is done (then with ctx's error). Wait(ctx, 0, nil) just lists.
+	Wait(ctx context.Context, wait time.Duration, skip map[string]bool) ([]string, error)
+	// Read returns the content of requests/<name>: ErrNotExist if it is gone, ErrTooLarge if it
+	// holds more than limit bytes.
+	Read(ctx context.Context, name string, limit int64) ([]byte, error)
+	// Write publishes responses/<name> atomically (.tmp then rename) under Paperclip's
+	// `<response>.paperclip-write.lock` mutex. With guard it writes only while requests/<name>
+	// still exists, so a late answer never leaves an orphaned response.
+	Write(ctx context.Context, name string, data []byte, guard bool) (WriteResult, error)
+	// Remove deletes requests/<name>; a missing file is fine.
+	Remove(ctx context.Context, name string) error
+	// Sweep removes leftovers of crashed writers: response temp files and locks whose pid is dead.
+	Sweep(ctx context.Context) error
+	// ClockOffset is how far the execution host's clock is ahead of ours (createdAt is written
+	// with its clock).
+	ClockOffset() time.Duration
+	// Reset drops any broken connection state; the next call starts afresh.
+	Reset()
+	// Close releases everything.
+	Close() error
+}
+
+// lockSuffix is Paperclip's response write mutex directory suffix.
+const lockSuffix = ".paperclip-write.lock"
+
+// Lock acquisition, as Paperclip's write script does it: retry every 50 ms, up to 600 times.
+const (
+	lockRetry    = 50 * time.Millisecond
+	lockAttempts = 600
+)
+
+// errLockTimeout is Paperclip's message for a response lock that never frees.
+var errLockTimeout = errors.New("Timed out acquiring sandbox callback bridge response lock.")

@@ -1,0 +1,467 @@
+package queue
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/clipbridge/clipbridge/runner"
+)
+
+// Co-process tuning.
+const (
+	// coprocPollMS is the bash wait tick: a `read -t` that costs no fork, so it can be short
+	// enough for pickup within a few milliseconds.
+	coprocPollMS = 2
+	// coprocSleepMS is the tick of shells without `read -t`: each tick forks `sleep`, so it is
+	// longer, and such waits are capped at shWaitCap because they cannot be woken early.
+	coprocSleepMS = 10
+	shWaitCap     = 200 * time.Millisecond
+	// largePutBytes: without GNU head, payloads above this go through their own exec instead of
+	// the co-process's one-byte-per-read `dd`.
+	largePutBytes = 32 << 10
+)
+
+// errCoproc marks a broken co-process; the store restarts it on the next call.
+var errCoproc = errors.New("queue co-process failed")
+
+// remoteStore serves the queue through one long-lived shell co-process started by a runner.
+type remoteStore struct {
+	run       runner.Runner
+	dir       string
+	log       *slog.Logger
+	opTimeout time.Duration
+
+	mu sync.Mutex // one command at a time on the co-process
+	cp *coproc    // nil until started, and again after a failure
+
+	// Waking a wait: a caller wanting mu bumps pending, and writes a wake line if a wait is in
+	// progress. Both the W command and the wake are written under wmu, so a wake always follows
+	// the W it is meant to end.
+	wmu     sync.Mutex
+	waiting bool
+	pending atomic.Int32
+	offset  atomic.Int64
+}
+
+func newRemoteStore(r runner.Runner, dir string, opTimeout time.Duration, log *slog.Logger) *remoteStore {
+	return &remoteStore{run: r, dir: dir, opTimeout: opTimeout, log: log}
+}
+
+// coproc is one running co-process.
+type coproc struct {
+	p        runner.Process
+	stdin    io.WriteCloser
+	out      *bufio.Reader
+	stderr   *tailBuffer
+	bash     bool // W is wakeable and fork-free
+	gnuHead  bool
+	done     chan struct{}
+	killOnce sync.Once
+}
+
+func (c *coproc) kill() {
+	c.killOnce.Do(func() {
+		_ = c.stdin.Close()
+		_ = c.p.Kill()
+	})
+}
+
+// start launches the co-process and reads its hello line.
+func (s *remoteStore) start(ctx context.Context) (*coproc, error) {
+	p, err := s.run.Start(context.WithoutCancel(ctx), runner.Command{
+		Script: coprocLauncher,
+		Env: map[string]string{
+			"CB_SCRIPT":   coprocScript,
+			"CB_Q":        s.dir,
+			"CB_POLL_MS":  strconv.Itoa(coprocPollMS),
+			"CB_POLL_S":   fmt.Sprintf("%.3f", float64(coprocPollMS)/1000),
+			"CB_SLEEP_MS": strconv.Itoa(coprocSleepMS),
+			"CB_SLEEP_S":  fmt.Sprintf("%.3f", float64(coprocSleepMS)/1000),
+			// Lets providers tell bridge plumbing from agent commands, as Paperclip does.
+			"PAPERCLIP_SANDBOX_EXEC_CHANNEL": "bridge",
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start queue co-process: %w", err)
+	}
+	c := &coproc{p: p, stdin: p.Stdin(), out: bufio.NewReaderSize(p.Stdout(), 64<<10), stderr: &tailBuffer{max: 2048}, done: make(chan struct{})}
+	go func() { _, _ = io.Copy(c.stderr, p.Stderr()) }()
+	go func() { _, _ = p.Wait(); close(c.done) }()
+	t := time.AfterFunc(s.opTimeout, c.kill)
+	defer t.Stop()
+	code, text, _, err := c.reply(0)
+	if err == nil && code != 0 {
+		err = errors.New(text)
+	}
+	if err != nil {
+		c.kill()
+		<-c.done
+		return nil, fmt.Errorf("%w: start: %w%s", errCoproc, err, c.stderr.suffix())
+	}
+	f := strings.Fields(text)
+	if len(f) != 4 || f[0] != "hello" {
+		c.kill()
+		<-c.done
+		return nil, fmt.Errorf("%w: unexpected greeting %q", errCoproc, text)
+	}
+	c.bash, c.gnuHead = f[1] == "1", f[2] == "1"
+	if epoch, err := strconv.ParseInt(f[3], 10, 64); err == nil {
+		// Whole seconds only: good enough to age requests by tens of seconds.
+		s.offset.Store(int64(time.Unix(epoch, 0).Sub(time.Now().Truncate(time.Second))))
+	}
+	s.log.Debug("queue co-process started", "bash", c.bash, "gnu_head", c.gnuHead)
+	return c, nil
+}
+
+// reply reads data lines up to the status line. maxData bounds the data collected (0: none
+// expected; anything beyond is a protocol error).
+func (c *coproc) reply(maxData int) (code int, text string, data [][]byte, err error) {
+	total := 0
+	for {
+		line, err := c.out.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A base64 tool that does not wrap lines: gather the rest of the line.
+			buf := append([]byte(nil), line...)
+			for errors.Is(err, bufio.ErrBufferFull) && len(buf) <= maxData {
+				line, err = c.out.ReadSlice('\n')
+				buf = append(buf, line...)
+			}
+			line = buf
+		}
+		if err != nil {
+			return 0, "", nil, fmt.Errorf("read co-process output: %w", err)
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) > 0 && line[0] == ':' {
+			head, rest, _ := strings.Cut(string(line[1:]), " ")
+			code, err := strconv.Atoi(head)
+			if err != nil {
+				return 0, "", nil, fmt.Errorf("bad co-process status line")
+			}
+			return code, rest, data, nil
+		}
+		total += len(line)
+		if total > maxData {
+			return 0, "", nil, fmt.Errorf("co-process output exceeds %d bytes", maxData)
+		}
+		data = append(data, append([]byte(nil), line...))
+	}
+}
+
+// do runs one command exchange under mu with the operation timeout; any failure kills the
+// co-process so the next call starts a fresh one.
+func (s *remoteStore) do(ctx context.Context, timeout time.Duration, send func(c *coproc) error, recv func(c *coproc) error) error {
+	s.pending.Add(1)
+	s.wake()
+	s.mu.Lock()
+	s.pending.Add(-1)
+	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.cp == nil {
+		c, err := s.start(ctx)
+		if err != nil {
+			return err
+		}
+		s.cp = c
+	}
+	c := s.cp
+	var timedOut atomic.Bool
+	t := time.AfterFunc(timeout, func() { timedOut.Store(true); c.kill() })
+	defer t.Stop()
+	stopKill := context.AfterFunc(ctx, c.kill)
+	defer stopKill()
+	err := send(c)
+	if err == nil {
+		err = recv(c)
+	}
+	if err != nil {
+		c.kill()
+		s.cp = nil
+		switch {
+		case timedOut.Load():
+			err = fmt.Errorf("%w: operation timed out after %v", errCoproc, timeout)
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		default:
+			err = fmt.Errorf("%w: %w%s", errCoproc, err, c.stderr.suffix())
+		}
+	}
+	return err
+}
+
+// wake ends a W in progress early (bash only; other shells return within shWaitCap anyway).
+func (s *remoteStore) wake() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.waiting && s.cp != nil && s.cp.bash {
+		_, _ = io.WriteString(s.cp.stdin, "\n")
+		s.waiting = false
+	}
+}
+
+func (s *remoteStore) write(c *coproc, line string) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, err := io.WriteString(c.stdin, line)
+	return err
+}
+
+// Prepare implements store: the co-process creates the directories when it starts.
+func (s *remoteStore) Prepare(ctx context.Context) error {
+	return s.do(ctx, s.opTimeout, func(*coproc) error { return nil }, func(*coproc) error { return nil })
+}
+
+// Wait implements store.
+func (s *remoteStore) Wait(ctx context.Context, wait time.Duration, skip map[string]bool) ([]string, error) {
+	var names []string
+	stopWake := context.AfterFunc(ctx, s.wake)
+	defer stopWake()
+	err := s.do(context.WithoutCancel(ctx), wait+s.opTimeout, func(c *coproc) error {
+		if !c.bash {
+			wait = min(wait, shWaitCap)
+		}
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		if s.pending.Load() > 0 || ctx.Err() != nil {
+			wait = 0 // someone is queued for the co-process: list without waiting
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "W %d", wait.Milliseconds())
+		for n := range skip {
+			b.WriteString(" " + n)
+		}
+		b.WriteString("\n")
+		if _, err := io.WriteString(c.stdin, b.String()); err != nil {
+			return err
+		}
+		s.waiting = wait > 0
+		return nil
+	}, func(c *coproc) error {
+		code, text, data, err := c.reply(1 << 20)
+		s.wmu.Lock()
+		s.waiting = false
+		s.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return errors.New(text)
+		}
+		for _, d := range data {
+			if n, ok := strings.CutPrefix(string(d), "N "); ok && validName(n) {
+				names = append(names, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s/requests: %w", s.dir, err)
+	}
+	slices.Sort(names)
+	return names, ctx.Err()
+}
+
+// Read implements store.
+func (s *remoteStore) Read(ctx context.Context, name string, limit int64) ([]byte, error) {
+	var out []byte
+	var missing bool
+	err := s.do(ctx, s.opTimeout, func(c *coproc) error {
+		return s.write(c, fmt.Sprintf("R %s %d\n", name, limit+1))
+	}, func(c *coproc) error {
+		code, text, data, err := c.reply(int(4*(limit+3)/3 + 4096))
+		if err != nil {
+			return err
+		}
+		switch code {
+		case 0:
+		case 2:
+			missing = true
+			return nil
+		default:
+			return errors.New(text)
+		}
+		b, err := base64.StdEncoding.DecodeString(string(bytes.Join(data, nil)))
+		if err != nil {
+			return fmt.Errorf("decode read output: %w", err)
+		}
+		out = b
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read %s/requests/%s: %w", s.dir, name, err)
+	case missing:
+		return nil, ErrNotExist
+	case int64(len(out)) > limit:
+		return nil, ErrTooLarge
+	}
+	return out, nil
+}
+
+// Write implements store.
+func (s *remoteStore) Write(ctx context.Context, name string, data []byte, guard bool) (WriteResult, error) {
+	g := "0"
+	if guard {
+		g = "1"
+	}
+	var result string
+	useExec := false
+	err := s.do(ctx, s.opTimeout, func(c *coproc) error {
+		if !c.gnuHead && len(data) > largePutBytes {
+			useExec = true
+			return nil
+		}
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		// One write for command, payload and trailer keeps them together on the wire.
+		msg := make([]byte, 0, len(data)+64)
+		msg = fmt.Appendf(msg, "P %s %s %d\n", name, g, len(data))
+		msg = append(append(msg, data...), "end\n"...)
+		_, err := c.stdin.Write(msg)
+		return err
+	}, func(c *coproc) error {
+		if useExec {
+			return nil
+		}
+		code, text, _, err := c.reply(0)
+		if err != nil {
+			return err
+		}
+		if code == 4 {
+			return errLockTimeout
+		}
+		if code != 0 {
+			return errors.New(text)
+		}
+		result = text
+		return nil
+	})
+	if err == nil && useExec {
+		result, err = s.writeExec(ctx, name, g, data)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write bridge response %s/responses/%s: %w", s.dir, name, err)
+	}
+	switch result {
+	case "wrote":
+		return Wrote, nil
+	case "gone":
+		return SkippedGone, nil
+	case "exists":
+		return SkippedExists, nil
+	}
+	return 0, fmt.Errorf("write bridge response %s: unexpected result %q", name, result)
+}
+
+// writeExec writes one response through its own exec (see largePutBytes).
+func (s *remoteStore) writeExec(ctx context.Context, name, guard string, data []byte) (string, error) {
+	res, err := s.run.Run(ctx, runner.Command{
+		Script: putExecScript,
+		Env: map[string]string{"CB_Q": s.dir, "CB_NAME": name, "CB_GUARD": guard, "CB_LEN": strconv.Itoa(len(data)),
+			"PAPERCLIP_SANDBOX_EXEC_CHANNEL": "bridge"},
+		Stdin:   bytes.NewReader(data),
+		Timeout: s.opTimeout,
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := res.Err("write bridge response"); err != nil {
+		return "", err
+	}
+	out := strings.TrimSpace(string(res.Stdout))
+	if text, ok := strings.CutPrefix(out, ":0 "); ok {
+		return text, nil
+	}
+	return "", errors.New(out)
+}
+
+// Remove implements store.
+func (s *remoteStore) Remove(ctx context.Context, name string) error {
+	return s.simple(ctx, "D "+name+"\n", "remove "+name)
+}
+
+// Sweep implements store.
+func (s *remoteStore) Sweep(ctx context.Context) error { return s.simple(ctx, "S\n", "sweep") }
+
+func (s *remoteStore) simple(ctx context.Context, cmd, action string) error {
+	err := s.do(ctx, s.opTimeout, func(c *coproc) error { return s.write(c, cmd) }, func(c *coproc) error {
+		code, text, _, err := c.reply(0)
+		if err == nil && code != 0 {
+			err = errors.New(text)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", action, err)
+	}
+	return nil
+}
+
+// ClockOffset implements store.
+func (s *remoteStore) ClockOffset() time.Duration { return time.Duration(s.offset.Load()) }
+
+// Reset implements store: kill the co-process (a wedged one included); the next call restarts it.
+func (s *remoteStore) Reset() {
+	s.pending.Add(1)
+	s.wake()
+	s.mu.Lock()
+	s.pending.Add(-1)
+	defer s.mu.Unlock()
+	s.stopLocked()
+}
+
+func (s *remoteStore) stopLocked() {
+	if s.cp != nil {
+		s.cp.kill()
+		<-s.cp.done
+		s.cp = nil
+	}
+}
+
+// Close implements store.
+func (s *remoteStore) Close() error {
+	s.Reset()
+	return nil
+}
+
+// tailBuffer keeps the last max bytes written, for error messages.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+// suffix renders the captured stderr as ": <text>", or "" when there is none.
+func (t *tailBuffer) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.b))
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}

@@ -1,0 +1,407 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clipbridge/clipbridge/runner"
+)
+
+// Worker defaults. Paperclip's E2 values where it has them (reference §6.3).
+const (
+	// DefaultMaxBodyBytes is Paperclip's E2 body cap: 10 MiB plus 64 KiB of multipart headroom.
+	DefaultMaxBodyBytes = 10551296
+	// DefaultResponseTimeout is how long a gateway waits for an answer (PAPERCLIP_BRIDGE_RESPONSE_TIMEOUT_MS).
+	DefaultResponseTimeout = 30 * time.Second
+	// DefaultDrainTimeout is how long a stopping worker keeps handling queued requests.
+	DefaultDrainTimeout = 2 * time.Second
+	// DefaultAbortGrace is how long a cancelled handler may take to answer before the backstop.
+	DefaultAbortGrace = 5 * time.Second
+	// DefaultListWait is the longest single idle wait for a request file.
+	DefaultListWait = 5 * time.Second
+	// DefaultOpTimeout bounds each queue operation on the execution host (E2's control cap).
+	DefaultOpTimeout = 30 * time.Second
+	// DefaultWatchdogTimeout: no successful listing for this long restarts the store.
+	DefaultWatchdogTimeout = 20 * time.Second
+	// DefaultMaxConcurrent bounds requests handled at once.
+	DefaultMaxConcurrent = 16
+)
+
+const (
+	// staleSlack is added to the response timeout before a request counts as abandoned, as
+	// Paperclip's gateway does for its sweep.
+	staleSlack = 2 * time.Second
+	sweepEvery = time.Minute
+	// readAttempts: a request file that cannot be read this many times is answered with 503.
+	readAttempts = 3
+	maxBackoff   = 5 * time.Second
+)
+
+// WorkerOptions configures NewWorker. Zero values take the defaults above.
+type WorkerOptions struct {
+	// Dir is the queue directory on the execution host (PAPERCLIP_BRIDGE_QUEUE_DIR). Required.
+	Dir string
+	// Runner reaches the execution host. Nil or a *runner.Local means this machine: the
+	// directory is then used directly and watched with fsnotify. Others get a shell co-process.
+	Runner runner.Runner
+	// Handler answers every envelope: the callback API's trusted handler (no bearer check; the
+	// envelope MAC or the queue directory authenticates). Required.
+	Handler http.Handler
+	// BridgeToken, when set, makes the worker require our gateway's envelope MAC: envelopes
+	// without a valid one get 401 "Invalid bridge token." and are never forwarded. Leave it empty
+	// to serve Paperclip's gateway, which sends plain envelopes. Secret.
+	BridgeToken []byte
+	// MaxBodyBytes is the body cap; the envelope limit is 6×MaxBodyBytes+64 KiB.
+	MaxBodyBytes int64
+	// ResponseTimeout is the gateways' wait. A request older than this plus 2 s is removed
+	// unanswered (its caller has given up: forwarding it would apply a mutation the agent was
+	// told failed), and it bounds each handler call.
+	ResponseTimeout time.Duration
+	// DrainTimeout is how long Run keeps handling queued requests after ctx is cancelled;
+	// requests still unstarted then get the retryable 503.
+	DrainTimeout time.Duration
+	// AbortGrace is how long a handler cancelled at the drain deadline may take to answer
+	// before a mutation gets the 409 indeterminate backstop.
+	AbortGrace time.Duration
+	// ListWait is the longest single wait for new request files while idle.
+	ListWait time.Duration
+	// OpTimeout bounds each operation on the execution host.
+	OpTimeout time.Duration
+	// WatchdogTimeout restarts the store when no listing has succeeded for this long.
+	WatchdogTimeout time.Duration
+	// MaxConcurrent bounds requests handled at once.
+	MaxConcurrent int
+	// Logger is required; Registerer may be nil (no metrics exported).
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+func (o *WorkerOptions) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	def(&o.ResponseTimeout, DefaultResponseTimeout)
+	def(&o.DrainTimeout, DefaultDrainTimeout)
+	def(&o.AbortGrace, DefaultAbortGrace)
+	def(&o.ListWait, DefaultListWait)
+	def(&o.OpTimeout, DefaultOpTimeout)
+	def(&o.WatchdogTimeout, DefaultWatchdogTimeout)
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = DefaultMaxConcurrent
+	}
+}
+
+// Worker is the host side of queue_v1: it serves one queue directory with one handler.
+type Worker struct {
+	o   WorkerOptions
+	st  store
+	log *slog.Logger
+	m   *workerMetrics
+
+	mu        sync.Mutex
+	jobs      map[string]*job      // claimed and not finished
+	answered  map[string]time.Time // answered, but the request file may still exist
+	seen      map[string]time.Time // signed ids already handled (replay guard)
+	readFails map[string]int
+	final     bool               // past the drain deadline: unstarted jobs answer 503
+	wakeLoop  context.CancelFunc // ends the loop's current wait
+	wg        sync.WaitGroup
+	lastOK    atomic.Int64 // unix nanos of the last successful listing
+}
+
+// NewWorker checks o and returns a worker; Run starts it.
+func NewWorker(o WorkerOptions) (*Worker, error) {
+	if o.Dir == "" || o.Handler == nil || o.Logger == nil {
+		return nil, errors.New("queue: worker needs Dir, Handler and Logger")
+	}
+	o.setDefaults()
+	m, err := newWorkerMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger.With("component", "queue_worker")
+	var st store
+	if _, local := o.Runner.(*runner.Local); o.Runner == nil || local {
+		st = newLocalStore(o.Dir, log)
+	} else {
+		st = newRemoteStore(o.Runner, o.Dir, o.OpTimeout, log)
+	}
+	return &Worker{o: o, st: st, log: log, m: m, jobs: map[string]*job{}, answered: map[string]time.Time{},
+		seen: map[string]time.Time{}, readFails: map[string]int{}}, nil
+}
+
+// job is one claimed request file.
+type job struct {
+	name     string
+	mu       sync.Mutex
+	method   string
+	started  bool // the handler has been called: never answer it with a retryable status
+	answered bool // someone has taken the right to write its response
+	cancel   context.CancelFunc
+	gone     bool // the request file is known to be removed
+}
+
+// Run serves the queue until ctx is cancelled, then drains (see WorkerOptions.DrainTimeout) and
+// returns. It returns an error only when the queue could never be prepared before ctx ended.
+func (w *Worker) Run(ctx context.Context) error {
+	jobsCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		stopJobs()
+		w.waitJobs(w.o.AbortGrace)
+		_ = w.st.Close()
+	}()
+	if err := w.prepare(ctx); err != nil {
+		return err
+	}
+	w.lastOK.Store(time.Now().UnixNano())
+	watchCtx, stopWatch := context.WithCancel(jobsCtx)
+	defer stopWatch()
+	go w.watchdog(watchCtx)
+	w.log.Info("queue worker started", "dir", w.o.Dir, "authenticated", len(w.o.BridgeToken) > 0)
+
+	w.loop(ctx, jobsCtx)
+	w.finalize(jobsCtx)
+	return nil
+}
+
+// prepare creates the queue directories, retrying transient failures until ctx ends.
+func (w *Worker) prepare(ctx context.Context) error {
+	var attempt int
+	for {
+		err := w.st.Prepare(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("prepare queue %s: %w", w.o.Dir, err)
+		}
+		w.log.Warn("queue prepare failed", "error", err, "attempt", attempt+1)
+		if !sleepCtx(ctx, backoff(attempt)) {
+			return fmt.Errorf("prepare queue %s: %w", w.o.Dir, err)
+		}
+		attempt++
+	}
+}
+
+// loop lists and dispatches until ctx is cancelled and the drain is over.
+func (w *Worker) loop(ctx, jobsCtx context.Context) {
+	var (
+		deadline  time.Time
+		failures  int
+		lastSweep = time.Now()
+	)
+	w.sweep(jobsCtx)
+	for {
+		if ctx.Err() != nil && deadline.IsZero() {
+			deadline = time.Now().Add(w.o.DrainTimeout)
+			w.log.Info("queue worker draining", "drain_timeout", w.o.DrainTimeout)
+		}
+		waitCtx, wait := ctx, w.o.ListWait
+		cancelDeadline := context.CancelFunc(func() {})
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return
+			}
+			waitCtx, cancelDeadline = context.WithDeadline(jobsCtx, deadline)
+			wait = left
+		}
+		iterCtx, cancel := context.WithCancel(waitCtx)
+		w.mu.Lock()
+		w.wakeLoop = cancel
+		full := len(w.jobs) >= w.o.MaxConcurrent
+		skip := w.skipSetLocked()
+		w.mu.Unlock()
+
+		var names []string
+		var err error
+		if full {
+			<-iterCtx.Done() // a finishing job (or the stop) cancels it
+		} else {
+			names, err = w.st.Wait(iterCtx, wait, skip)
+		}
+		cancel()
+		cancelDeadline()
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			if failures == 0 {
+				w.log.Warn("queue poll failed; retrying", "error", err)
+			}
+			failures++
+			pause, sleepIn := backoff(failures-1), ctx
+			if !deadline.IsZero() {
+				pause, sleepIn = min(pause, time.Until(deadline)), jobsCtx
+			}
+			sleepCtx(sleepIn, pause)
+			continue
+		}
+		if full {
+			continue
+		}
+		if failures > 0 {
+			w.log.Info("queue poll recovered", "failures", failures)
+			failures = 0
+		}
+		w.lastOK.Store(time.Now().UnixNano())
+		w.m.depth.Set(float64(len(names)))
+		w.dispatch(jobsCtx, names)
+		if !deadline.IsZero() && len(names) == 0 && w.idle() {
+			return
+		}
+		if time.Since(lastSweep) > sweepEvery {
+			lastSweep = time.Now()
+			w.sweep(jobsCtx)
+		}
+	}
+}
+
+func (w *Worker) skipSetLocked() map[string]bool {
+	skip := make(map[string]bool, len(w.jobs)+len(w.answered))
+	for n := range w.jobs {
+		skip[n] = true
+	}
+	for n := range w.answered {
+		skip[n] = true
+	}
+	return skip
+}
+
+func (w *Worker) idle() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.jobs) == 0
+}
+
+// dispatch claims listed files in order and starts a job for each, up to MaxConcurrent.
+func (w *Worker) dispatch(ctx context.Context, names []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range names {
+		if _, ok := w.jobs[n]; ok {
+			continue
+		}
+		if _, ok := w.answered[n]; ok {
+			continue
+		}
+		if len(w.jobs) >= w.o.MaxConcurrent {
+			return
+		}
+		j := &job{name: n}
+		w.jobs[n] = j
+		w.wg.Add(1)
+		go w.process(ctx, j)
+	}
+}
+
+// finish releases a job's claim and wakes the loop (a slot is free; a drain may be over).
+func (w *Worker) finish(j *job) {
+	w.mu.Lock()
+	delete(w.jobs, j.name)
+	j.mu.Lock()
+	if j.answered && !j.gone {
+		w.answered[j.name] = time.Now()
+	}
+	j.mu.Unlock()
+	if w.wakeLoop != nil {
+		w.wakeLoop()
+	}
+	w.mu.Unlock()
+	w.wg.Done()
+}
+
+// sweep removes crashed writers' leftovers, retries removing answered requests, and forgets
+// old replay-guard entries.
+func (w *Worker) sweep(ctx context.Context) {
+	if err := w.st.Sweep(ctx); err != nil {
+		w.log.Debug("queue sweep failed", "error", err)
+	}
+	horizon := 2 * (w.o.ResponseTimeout + staleSlack)
+	w.mu.Lock()
+	var retry []string
+	for n, at := range w.answered {
+		if time.Since(at) > horizon {
+			delete(w.answered, n)
+		} else {
+			retry = append(retry, n)
+		}
+	}
+	for id, at := range w.seen {
+		if time.Since(at) > horizon {
+			delete(w.seen, id)
+		}
+	}
+	w.mu.Unlock()
+	for _, n := range retry {
+		if w.st.Remove(ctx, n) == nil {
+			w.mu.Lock()
+			delete(w.answered, n)
+			w.mu.Unlock()
+		}
+	}
+}
+
+// watchdog restarts the store when no listing has succeeded for WatchdogTimeout: a wedged
+// remote shell or connection must not stall the queue for good.
+func (w *Worker) watchdog(ctx context.Context) {
+	t := time.NewTicker(w.o.WatchdogTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		since := time.Since(time.Unix(0, w.lastOK.Load()))
+		if since > w.o.WatchdogTimeout {
+			w.log.Error("queue watchdog: no successful poll; restarting", "since", since.Round(time.Millisecond))
+			w.lastOK.Store(time.Now().UnixNano())
+			w.st.Reset()
+		}
+	}
+}
+
+// waitJobs waits for running jobs, at most d.
+func (w *Worker) waitJobs(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// backoff is the jittered exponential delay after attempt failures: 100 ms doubling up to 5 s.
+func backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt, 6)
+	d = min(d, maxBackoff)
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+// sleepCtx sleeps d unless ctx ends first; it reports whether the full sleep happened.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,290 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// process handles one claimed request file from read to removal.
+func (w *Worker) process(ctx context.Context, j *job) {
+	defer w.finish(j)
+	stem := idFromName(j.name)
+	data, err := w.st.Read(ctx, j.name, EnvelopeLimit(w.o.MaxBodyBytes))
+	switch {
+	case errors.Is(err, ErrNotExist):
+		// The gateway removed it after its caller timed out: nobody waits for an answer.
+		w.m.requests.WithLabelValues(outcomeVanished).Inc()
+		j.mu.Lock()
+		j.gone = true
+		j.mu.Unlock()
+		return
+	case errors.Is(err, ErrTooLarge):
+		w.reply(ctx, j, errorResponse(stem, http.StatusRequestEntityTooLarge, msgEnvelopeTooLarge), outcomeTooLarge)
+		return
+	case err != nil:
+		w.readFailed(ctx, j, err)
+		return
+	}
+	req, err := DecodeRequest(data)
+	if err != nil {
+		w.log.Warn("queue request invalid", "request", j.name, "error", err)
+		w.reply(ctx, j, errorResponse(stem, http.StatusBadRequest, msgInvalidPayload), outcomeInvalid)
+		return
+	}
+	id := req.ID
+	if id == "" {
+		id = stem
+	}
+	if len(w.o.BridgeToken) > 0 && (req.ID != stem || !req.VerifyMAC(w.o.BridgeToken) || w.replayed(req.ID)) {
+		w.log.Warn("queue request unauthenticated", "request", j.name)
+		w.reply(ctx, j, errorResponse(stem, http.StatusUnauthorized, msgInvalidToken), outcomeUnauthenticated)
+		return
+	}
+	body, err := req.DecodedBody(w.o.MaxBodyBytes)
+	if errors.Is(err, ErrBodyTooLarge) {
+		w.reply(ctx, j, errorResponse(id, http.StatusRequestEntityTooLarge, msgBodyTooLarge), outcomeTooLarge)
+		return
+	} else if err != nil {
+		w.log.Warn("queue request invalid", "request", j.name, "error", err)
+		w.reply(ctx, j, errorResponse(id, http.StatusBadRequest, msgInvalidPayload), outcomeInvalid)
+		return
+	}
+	if created, err := time.Parse(time.RFC3339Nano, req.CreatedAt); err == nil {
+		age := time.Now().Add(w.st.ClockOffset()).Sub(created)
+		if age > w.o.ResponseTimeout+staleSlack {
+			w.log.Warn("queue request expired; removing unanswered", "request", j.name, "age", age.Round(time.Millisecond))
+			w.m.requests.WithLabelValues(outcomeExpired).Inc()
+			removed := w.st.Remove(ctx, j.name) == nil
+			j.mu.Lock()
+			j.gone, j.answered = removed, true
+			j.mu.Unlock()
+			return
+		}
+		w.m.pickup.Observe(max(age, 0).Seconds())
+	}
+
+	j.mu.Lock()
+	if w.isFinal() {
+		j.answered = true
+		j.mu.Unlock()
+		w.deliver(ctx, j, errorResponse(id, http.StatusServiceUnavailable, msgWorkerStopped), outcomeStopped)
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, w.o.ResponseTimeout)
+	defer cancel()
+	j.started, j.method, j.cancel = true, req.Method, cancel
+	j.mu.Unlock()
+
+	resp, outcome := w.serve(hctx, req, id, body)
+	w.reply(ctx, j, resp, outcome)
+}
+
+// replayed records a signed id and reports whether it had been handled before.
+func (w *Worker) replayed(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.seen[id]; ok {
+		return true
+	}
+	w.seen[id] = time.Now()
+	return false
+}
+
+func (w *Worker) isFinal() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.final
+}
+
+// readFailed answers a file that repeatedly cannot be read with Paperclip's worker-failed 503
+// (safe: nothing was forwarded); until then the next listing retries it.
+func (w *Worker) readFailed(ctx context.Context, j *job, err error) {
+	w.mu.Lock()
+	w.readFails[j.name]++
+	n := w.readFails[j.name]
+	if n >= readAttempts {
+		delete(w.readFails, j.name)
+	}
+	w.mu.Unlock()
+	w.log.Warn("queue request read failed", "request", j.name, "attempt", n, "error", err)
+	if n >= readAttempts {
+		w.reply(ctx, j, errorResponse(idFromName(j.name), http.StatusServiceUnavailable, msgWorkerFailedPrefix+err.Error()), outcomeFailed)
+	}
+}
+
+// reply delivers r unless someone (the stop backstop) has already answered j.
+func (w *Worker) reply(ctx context.Context, j *job, r Response, outcome string) {
+	j.mu.Lock()
+	if j.answered {
+		j.mu.Unlock()
+		return
+	}
+	j.answered = true
+	j.mu.Unlock()
+	w.deliver(ctx, j, r, outcome)
+}
+
+// deliver writes the response envelope, guarded on the request file, and then removes the
+// request. A failed write is retried until it lands or ctx ends: a started request keeps its
+// real answer, never a retryable substitute.
+func (w *Worker) deliver(ctx context.Context, j *job, r Response, outcome string) {
+	data, err := marshalLine(r)
+	if err != nil {
+		w.log.Error("queue response encode failed", "request", j.name, "error", err)
+		return
+	}
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		res, err := w.st.Write(ctx, j.name, data, true)
+		if err == nil {
+			w.m.requests.WithLabelValues(outcome).Inc()
+			if res == SkippedGone {
+				w.log.Debug("queue response skipped: request gone", "request", j.name)
+			}
+			if w.st.Remove(ctx, j.name) == nil || res == SkippedGone {
+				j.mu.Lock()
+				j.gone = true
+				j.mu.Unlock()
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			w.log.Error("queue response dropped at shutdown", "request", j.name, "status", r.Status, "error", err)
+			return
+		}
+		w.log.Warn("queue response write failed; retrying", "request", j.name, "attempt", attempt, "error", err)
+		sleepCtx(ctx, delay)
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// serve runs the envelope through the handler and renders its answer as a response envelope.
+func (w *Worker) serve(ctx context.Context, req *Request, id string, body []byte) (Response, string) {
+	query := req.Query
+	if query == "?" {
+		query = ""
+	} else if query != "" && !strings.HasPrefix(query, "?") {
+		query = "?" + query
+	}
+	target := req.Path + query
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		// The handler refuses the target itself (400 Invalid request path.); it only needs a URL.
+		u = &url.URL{Path: req.Path, RawQuery: strings.TrimPrefix(query, "?")}
+	}
+	h := make(http.Header, len(req.Headers))
+	for k, v := range req.Headers {
+		if strings.TrimSpace(v) != "" {
+			h.Set(k, v)
+		}
+	}
+	hreq := (&http.Request{
+		Method: req.Method, URL: u, RequestURI: target,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Host: "127.0.0.1", RemoteAddr: "queue",
+		ContentLength: int64(len(body)), Body: http.NoBody,
+	}).WithContext(ctx)
+	if len(body) > 0 {
+		hreq.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	capt := newCapture(w.o.MaxBodyBytes)
+	if p := w.callHandler(capt, hreq); p != nil || capt.overflow {
+		msg := msgHandlerAborted
+		if capt.overflow {
+			msg = fmt.Sprintf("Bridge response body exceeded the configured size limit of %d bytes.", w.o.MaxBodyBytes)
+		}
+		if safeMethod(req.Method) {
+			return errorResponse(id, http.StatusBadGateway, msg), outcomeForwarded
+		}
+		return indeterminateResponse(id, msg), outcomeIndeterminate
+	}
+	status := capt.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	headers := make(map[string]string, len(capt.header))
+	for k, vs := range capt.header {
+		lk := strings.ToLower(k)
+		if !skippedResponseHeaders[lk] && len(vs) > 0 {
+			headers[lk] = strings.Join(vs, ", ")
+		}
+	}
+	text, enc := EncodeBody(capt.body)
+	return Response{ID: id, Status: status, Headers: headers, Body: text, BodyEncoding: enc,
+		CompletedAt: formatTime(time.Now())}, outcomeForwarded
+}
+
+// callHandler calls the handler, turning a panic into a return value. http.ErrAbortHandler is
+// how the callback handler cuts a response it cannot complete.
+func (w *Worker) callHandler(c *capture, r *http.Request) (p any) {
+	defer func() {
+		if p = recover(); p != nil && p != http.ErrAbortHandler { //nolint:errorlint // sentinel panic value
+			w.log.Error("queue handler panicked", "panic", fmt.Sprint(p))
+		}
+	}()
+	w.o.Handler.ServeHTTP(c, r)
+	return nil
+}
+
+// finalize runs at the drain deadline: unstarted requests get the retryable 503; started ones
+// are cancelled, and a safe one gets the 503 at once while a mutation gets AbortGrace to answer
+// before the non-retryable 409 backstop.
+func (w *Worker) finalize(ctx context.Context) {
+	w.mu.Lock()
+	w.final = true
+	jobs := make([]*job, 0, len(w.jobs))
+	for _, j := range w.jobs {
+		jobs = append(jobs, j)
+	}
+	skip := w.skipSetLocked()
+	w.mu.Unlock()
+
+	names, err := w.st.Wait(ctx, 0, nil)
+	if err != nil {
+		w.log.Warn("queue final listing failed", "error", err)
+	}
+	stopped := 0
+	for _, n := range names {
+		if skip[n] {
+			continue
+		}
+		j := &job{name: n, answered: true}
+		w.deliver(ctx, j, errorResponse(idFromName(n), http.StatusServiceUnavailable, msgWorkerStopped), outcomeStopped)
+		stopped++
+	}
+	var mutations []*job
+	for _, j := range jobs {
+		j.mu.Lock()
+		switch {
+		case !j.started || j.answered:
+			// Unstarted jobs see w.final and answer 503 themselves.
+		case safeMethod(j.method):
+			j.cancel()
+			j.answered = true
+			j.mu.Unlock()
+			w.deliver(ctx, j, errorResponse(idFromName(j.name), http.StatusServiceUnavailable, msgWorkerStopped), outcomeStopped)
+			stopped++
+			continue
+		default:
+			j.cancel()
+			mutations = append(mutations, j)
+		}
+		j.mu.Unlock()
+	}
+	if stopped > 0 {
+		w.log.Info("queue worker stopped requests", "count", stopped)
+	}
+	if w.waitJobs(w.o.AbortGrace) {
+		return
+	}
+	for _, j := range mutations {
+		w.reply(ctx, j, indeterminateResponse(idFromName(j.name), msgHandlerAborted), outcomeIndeterminate)
+	}
+}
