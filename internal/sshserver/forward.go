@@ -87,12 +87,17 @@ func (c *conn) forward(req *ssh.Request) {
 		_ = req.Reply(false, nil)
 		return
 	}
-	ln, err := net.Listen("tcp", bindAddr(fr.Addr, fr.Port))
+	ln, err := c.srv.opts.ListenForward("tcp", bindAddr(fr.Addr, fr.Port))
 	if err != nil {
 		_ = req.Reply(false, nil)
 		return
 	}
-	tcp := ln.Addr().(*net.TCPAddr)
+	tcp, ok := ln.Addr().(*net.TCPAddr)
+	if !ok {
+		_ = ln.Close()
+		_ = req.Reply(false, nil)
+		return
+	}
 	port := uint32(tcp.Port)
 	key := bindAddr(fr.Addr, port)
 	c.mu.Lock()
@@ -132,7 +137,10 @@ func (c *conn) forward(req *ssh.Request) {
 // relay carries one accepted TCP connection over a forwarded-tcpip channel.
 func (c *conn) relay(tc net.Conn, addr string, port uint32) {
 	defer tc.Close()
-	origin := tc.RemoteAddr().(*net.TCPAddr)
+	origin, ok := tc.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		origin = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	}
 	ch, reqs, err := c.sc.OpenChannel("forwarded-tcpip", ssh.Marshal(forwardedChannel{
 		Addr: addr, Port: port, OriginAddr: origin.IP.String(), OriginPort: uint32(origin.Port),
 	}))

@@ -42,6 +42,10 @@ type Options struct {
 	Exec bool
 	// Logger receives server events; nil discards them.
 	Logger *slog.Logger
+	// ListenForward opens the listener for a remote forward, always on a
+	// loopback address; nil means net.Listen. Tests inside a
+	// testing/synctest bubble pass an in-memory listener.
+	ListenForward func(network, addr string) (net.Listener, error)
 }
 
 // Server is an in-process SSH server. Its methods are safe for concurrent use.
@@ -66,6 +70,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ListenForward == nil {
+		opts.ListenForward = net.Listen
 	}
 	s := &Server{opts: opts, conns: map[*conn]struct{}{}}
 	want := opts.AuthorizedKey.Marshal()
