@@ -139,7 +139,9 @@ func (c *conn) relay(tc net.Conn, addr string, port uint32) {
 	defer tc.Close()
 	origin, ok := tc.RemoteAddr().(*net.TCPAddr)
 	if !ok {
-		origin = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+		// In-memory connections have no address; x/crypto rejects
+		// port 0, so report a placeholder.
+		origin = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
 	}
 	ch, reqs, err := c.sc.OpenChannel("forwarded-tcpip", ssh.Marshal(forwardedChannel{
 		Addr: addr, Port: port, OriginAddr: origin.IP.String(), OriginPort: uint32(origin.Port),
