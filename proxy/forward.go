@@ -2,33 +2,29 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptrace"
-	"net/url"
-	"sync/atomic"
 	"time"
 )
 
 // forwarder sends an admitted request upstream with the real credential
-// and relays the answer. It talks to http.Transport directly rather than
-// through httputil.ReverseProxy: every failure here needs a status that
-// depends on whether the request may have reached upstream and on the
-// method (502 / 504 / indeterminate 409), response caps need a clean
-// status before any byte is relayed, and the header sets are allowlists
-// built from scratch, so ReverseProxy's hop-by-hop and X-Forwarded logic
-// would only have to be undone.
+// and relays the answer. Every failure needs a status that depends on
+// whether the request may have reached upstream and on the method (502,
+// 504 or the indeterminate 409), and response caps need a clean status
+// before any byte is relayed; upstreamClient gives it exact control of
+// both (see there for why not http.Transport or httputil.ReverseProxy).
 type forwarder struct {
-	scheme, host, prefix string
-	transport            http.RoundTripper
-	runToken             func() string
-	runID                string
-	userAgent            []string
-	maxBody              int64
-	timeout              time.Duration
-	budget               *budget
-	rec                  *recorder
-	log                  *slog.Logger
+	host, prefix string
+	client       *upstreamClient
+	runToken     func() string
+	runID        string
+	userAgent    string
+	maxBody      int64
+	timeout      time.Duration
+	budget       *budget
+	rec          *recorder
+	log          *slog.Logger
 }
 
 func newForwarder(o *Options, rec *recorder, b *budget) *forwarder {
@@ -38,11 +34,11 @@ func newForwarder(o *Options, rec *recorder, b *budget) *forwarder {
 		prefix = prefix[:len(prefix)-1]
 	}
 	return &forwarder{
-		scheme: u.Scheme, host: u.Host, prefix: prefix,
-		transport: o.Transport,
+		host: u.Host, prefix: prefix,
+		client:    newUpstreamClient(u.Scheme, u.Host, o.MaxInFlight),
 		runToken:  o.RunToken,
 		runID:     o.RunID,
-		userAgent: []string{"clipbridge/" + o.Version},
+		userAgent: "clipbridge/" + o.Version,
 		maxBody:   o.MaxBodyBytes,
 		timeout:   o.UpstreamTimeout,
 		budget:    b,
@@ -51,97 +47,134 @@ func newForwarder(o *Options, rec *recorder, b *budget) *forwarder {
 	}
 }
 
+// errAborted is the failure when the agent's own request ended (it hung
+// up) while upstream was being called.
+var errAborted = errors.New("agent went away")
+
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := exchangeOf(r)
 	if f.budget.available() < f.firstHold() {
 		f.rec.reject(r, reasonBodyBudget)
 		writeRetryLater(w, msgBodyBudget, 1)
 		return
 	}
 	rc := http.NewResponseController(w)
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	// One stall timer bounds every wait on upstream: for the response
-	// head after the last request byte, and between response body reads.
-	// Each sign of progress pushes it back.
-	stall := time.AfterFunc(f.timeout, func() { cancel(errStalled) })
-	defer stall.Stop()
-	progress := func() { stall.Reset(f.timeout) }
-
-	var sent atomic.Bool
-	trace := &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }}
-	ctx = httptrace.WithClientTrace(ctx, trace)
-
-	out := &http.Request{
-		Method: r.Method,
-		URL: &url.URL{
-			Scheme: f.scheme, Host: f.host,
-			// Opaque carries the path exactly as the agent sent it: the
-			// allowlist matched these bytes, so upstream gets these bytes.
-			Opaque:     f.prefix + ex.path,
-			RawQuery:   ex.rawQuery,
-			ForceQuery: ex.hasQuery && ex.rawQuery == "",
-		},
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: make(http.Header, 8),
-		Host:   f.host,
-	}
-	copyAllowed(out.Header, r.Header, upHeaders)
-	out.Header["User-Agent"] = f.userAgent
 	var body *cappedBody
 	if HasBody(r) {
-		body = &cappedBody{r: r.Body, max: f.maxBody, progress: progress, rc: rc, stall: f.timeout}
-		out.Body, out.ContentLength = body, r.ContentLength
+		body = &cappedBody{r: r.Body, max: f.maxBody, rc: rc, stall: f.timeout}
 	}
-	// The credential goes in last, after every copied header, so nothing
-	// the agent sent can replace or delete it.
-	out.Header["Authorization"] = []string{"Bearer " + f.runToken()}
-	out.Header["X-Paperclip-Run-Id"] = []string{f.runID}
-	out = out.WithContext(ctx)
+	for attempt := 0; ; attempt++ {
+		retry := f.attempt(w, r, rc, body, attempt == 0)
+		if !retry {
+			return
+		}
+	}
+}
 
+// attempt makes one upstream call. It asks for a retry only when a pooled
+// connection turned out to be closed by upstream before it read anything
+// and the request is safe and body-less: upstream provably did not act.
+func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, body *cappedBody, first bool) (retry bool) {
+	ctx := r.Context()
+	pc, err := f.client.get(ctx)
+	if err != nil {
+		f.armWrite(rc)
+		f.fail(w, r, err, false)
+		return false
+	}
+	reusable := false
+	defer func() {
+		if !reusable {
+			pc.Close()
+		}
+	}()
+	// The agent hanging up ends the upstream call at once: every blocked
+	// read or write on the connection fails.
+	stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if !stop() && ctx.Err() != nil {
+			reusable = false // its deadline is poisoned
+		}
+	}()
+
+	// Each stall bound is a connection deadline pushed forward with
+	// progress: --upstream-timeout bounds the write of each body chunk,
+	// the wait for the response head, and each read of the body.
+	_ = pc.SetWriteDeadline(time.Now().Add(f.timeout))
+	if body != nil {
+		body.progress = func() { _ = pc.SetWriteDeadline(time.Now().Add(f.timeout)) }
+	}
 	start := time.Now()
-	resp, err := f.transport.RoundTrip(out)
+	err = f.writeRequest(pc.bw, r, exchangeOf(r), body)
 	if err != nil {
 		f.armWrite(rc)
 		if body != nil && body.exceeded.Load() {
 			f.rec.reject(r, reasonRequestTooLarge)
 			w.Header().Set("Connection", "close")
 			WriteError(w, http.StatusRequestEntityTooLarge, msgRequestTooLarge)
-			return
+			return false
 		}
-		f.fail(w, r, context.Cause(ctx), err, sent.Load())
-		return
+		f.fail(w, r, f.cause(ctx, err), pc.wrote)
+		return false
+	}
+	_ = pc.SetReadDeadline(time.Now().Add(f.timeout))
+	resp, err := readResponse(pc.br, r.Method)
+	if err != nil {
+		if first && pc.reused && body == nil && isSafe(r.Method) && isStale(err) {
+			return true
+		}
+		f.armWrite(rc)
+		f.fail(w, r, f.cause(ctx, err), true)
+		return false
 	}
 	f.rec.upDuration.Observe(time.Since(start).Seconds())
-	progress()
-	f.relay(ctx, w, r, rc, resp, progress)
+	progress := func() { _ = pc.SetReadDeadline(time.Now().Add(f.timeout)) }
+	clean := f.relay(ctx, w, r, rc, resp, progress)
+	reusable = clean && !resp.Close
+	if reusable {
+		f.client.put(pc)
+	}
+	return false
 }
 
-// fail answers a call that got no response head from upstream.
-func (f *forwarder) fail(w http.ResponseWriter, r *http.Request, cause, err error, sent bool) {
-	if cause != nil {
-		err = cause
+// cause prefers "the agent went away" over the I/O error it provoked.
+func (f *forwarder) cause(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return errAborted
 	}
+	return err
+}
+
+// isStale reports the failure of a pooled connection that upstream had
+// already closed: not one byte of a response arrived.
+func isStale(err error) bool {
+	var se staleError
+	return errors.As(err, &se)
+}
+
+// fail answers a call that got no usable response head from upstream.
+func (f *forwarder) fail(w http.ResponseWriter, r *http.Request, err error, sent bool) {
 	kind := classify(err, sent)
 	f.rec.upErrors.WithLabelValues(kind).Inc()
 	f.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream call failed",
 		slog.String("route", exchangeOf(r).route), slog.String("kind", kind), slog.String("error", err.Error()))
+	if errors.Is(err, errAborted) {
+		return // nobody is left to answer
+	}
 	switch {
 	case kind == kindConnect:
 		WriteError(w, http.StatusBadGateway, msgUnreachable)
 	case isSafe(r.Method):
-		if kind == kindTimeout {
-			WriteError(w, http.StatusGatewayTimeout, msgTimeout)
-		} else {
-			WriteError(w, http.StatusGatewayTimeout, msgUpstreamFailed)
-		}
+		WriteError(w, http.StatusGatewayTimeout, failMessage(kind))
 	default:
-		if kind == kindTimeout {
-			writeIndeterminate(w, msgTimeout)
-		} else {
-			writeIndeterminate(w, msgUpstreamFailed)
-		}
+		writeIndeterminate(w, failMessage(kind))
 	}
+}
+
+func failMessage(kind string) string {
+	if kind == kindTimeout {
+		return msgTimeout
+	}
+	return msgUpstreamFailed
 }
 
 // armWrite gives the next write to the agent the stall timeout from now,

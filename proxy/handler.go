@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -37,8 +36,6 @@ type Options struct {
 	MaxInFlight int
 	// Version goes into User-Agent: clipbridge/<version>.
 	Version string
-	// Transport is optional; NewTransport(MaxInFlight) by default.
-	Transport http.RoundTripper
 	// Logger and Registerer receive the access log and the metrics.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -48,6 +45,7 @@ type Options struct {
 type Handler struct {
 	public  http.Handler
 	trusted http.Handler
+	fwd     *forwarder
 }
 
 // New builds the callback API from o.
@@ -58,9 +56,6 @@ func New(o Options) (*Handler, error) {
 	}
 	if o.BodyBudgetBytes == 0 {
 		o.BodyBudgetBytes = 4 * o.MaxBodyBytes
-	}
-	if o.Transport == nil {
-		o.Transport = NewTransport(o.MaxInFlight)
 	}
 	rec, err := newRecorder(o.Registerer)
 	if err != nil {
@@ -86,6 +81,7 @@ func New(o Options) (*Handler, error) {
 	return &Handler{
 		public:  chi.Chain(public...).Handler(fwd),
 		trusted: chi.Chain(trusted...).Handler(fwd),
+		fwd:     fwd,
 	}, nil
 }
 
@@ -97,23 +93,5 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.public.S
 // envelope's MAC, or trusts the queue directory). Every other rule applies.
 func (h *Handler) Trusted() http.Handler { return h.trusted }
 
-// NewTransport returns the upstream transport: keep-alive connections
-// sized to the in-flight limit so a busy bridge never re-dials, no
-// transparent gzip (bodies are relayed as they are, their length checked),
-// and no proxy from the environment (the control plane is reached
-// directly; an HTTP_PROXY meant for the agent must not capture the JWT).
-func NewTransport(maxInFlight int) *http.Transport {
-	return &http.Transport{
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		MaxIdleConns:        maxInFlight,
-		MaxIdleConnsPerHost: maxInFlight,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-		WriteBufferSize:     copyBufSize,
-		ReadBufferSize:      copyBufSize,
-	}
-}
+// CloseIdle closes the pooled upstream connections (at shutdown).
+func (h *Handler) CloseIdle() { h.fwd.client.closeIdle() }

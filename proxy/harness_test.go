@@ -101,8 +101,6 @@ func newBridge(t *testing.T, upstreamURL string, mod func(*Options)) *bridge {
 	}
 	logs := &syncBuffer{}
 	reg := prometheus.NewRegistry()
-	tr := NewTransport(8)
-	t.Cleanup(tr.CloseIdleConnections)
 	o := Options{
 		Upstream:        u,
 		RunToken:        func() string { return testRunToken },
@@ -113,7 +111,6 @@ func newBridge(t *testing.T, upstreamURL string, mod func(*Options)) *bridge {
 		UpstreamTimeout: 2 * time.Second,
 		MaxInFlight:     8,
 		Version:         "test",
-		Transport:       tr,
 		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer:      reg,
 	}
@@ -128,6 +125,7 @@ func newBridge(t *testing.T, upstreamURL string, mod func(*Options)) *bridge {
 	s.Config.DisableGeneralOptionsHandler = true
 	s.Start()
 	t.Cleanup(s.Close)
+	t.Cleanup(h.CloseIdle)
 	return &bridge{Server: s, reg: reg, logs: logs, h: h}
 }
 

@@ -49,7 +49,9 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 	if b.exceeded.Load() {
 		return 0, errBodyTooLarge
 	}
-	b.progress()
+	if b.progress != nil {
+		b.progress()
+	}
 	_ = b.rc.SetReadDeadline(time.Now().Add(b.stall))
 	n, err := b.r.Read(p)
 	b.n += int64(n)

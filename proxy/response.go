@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,30 +20,31 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 // unknown length is held (up to the cap, within the budget) so that an
 // over-cap body still gets a clean error status instead of a cut stream.
 func (f *forwarder) relay(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController,
-	resp *http.Response, progress func()) {
-	defer resp.Body.Close()
+	resp *http.Response, progress func()) (clean bool) {
 	f.armWrite(rc)
 	noBody := r.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent ||
 		resp.StatusCode == http.StatusNotModified
 	switch {
 	case !noBody && resp.ContentLength > f.maxBody:
 		f.tooLarge(w, r)
+		return false
 	case noBody:
 		copyAllowed(w.Header(), resp.Header, downHeaders)
 		if r.Method == http.MethodHead && resp.ContentLength >= 0 && resp.ContentLength <= f.maxBody {
 			w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 		}
 		w.WriteHeader(resp.StatusCode)
+		return true
 	case resp.ContentLength >= 0:
-		f.stream(ctx, w, r, rc, resp, progress)
+		return f.stream(ctx, w, r, rc, resp, progress)
 	default:
-		f.hold(ctx, w, r, rc, resp, progress)
+		return f.hold(ctx, w, r, rc, resp, progress)
 	}
 }
 
 // stream relays a body of declared, allowed length as it arrives.
 func (f *forwarder) stream(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController,
-	resp *http.Response, progress func()) {
+	resp *http.Response, progress func()) (clean bool) {
 	copyAllowed(w.Header(), resp.Header, downHeaders)
 	w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	w.WriteHeader(resp.StatusCode)
@@ -57,11 +57,11 @@ func (f *forwarder) stream(ctx context.Context, w http.ResponseWriter, r *http.R
 			progress()
 			f.armWrite(rc)
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return // the agent went away; nothing left to tell it
+				return false // the agent went away; nothing left to tell it
 			}
 		}
 		if rerr == io.EOF {
-			return
+			return true
 		}
 		if rerr != nil {
 			// Headers and part of the body are out: the only honest
@@ -77,7 +77,7 @@ func (f *forwarder) stream(ctx context.Context, w http.ResponseWriter, r *http.R
 
 // hold reads a body of unknown length into memory, up to the cap.
 func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController,
-	resp *http.Response, progress func()) {
+	resp *http.Response, progress func()) (clean bool) {
 	var held []byte
 	var reserved int64
 	defer func() { f.budget.release(reserved) }()
@@ -94,7 +94,7 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 				} else {
 					writeIndeterminate(w, msgBodyBudget)
 				}
-				return
+				return false
 			}
 			reserved = newCap
 			grown := make([]byte, len(held), newCap)
@@ -109,20 +109,20 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 		if int64(len(held)) > f.maxBody {
 			f.armWrite(rc)
 			f.tooLarge(w, r)
-			return
+			return false
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			f.upstreamBroke(ctx, r, err)
+			kind := f.upstreamBroke(ctx, r, err)
 			f.armWrite(rc)
 			if isSafe(r.Method) {
-				WriteError(w, http.StatusGatewayTimeout, failMessage(ctx, err))
+				WriteError(w, http.StatusGatewayTimeout, failMessage(kind))
 			} else {
-				writeIndeterminate(w, failMessage(ctx, err))
+				writeIndeterminate(w, failMessage(kind))
 			}
-			return
+			return false
 		}
 	}
 	copyAllowed(w.Header(), resp.Header, downHeaders)
@@ -130,6 +130,7 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 	f.armWrite(rc)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(held)
+	return true
 }
 
 // tooLarge answers an upstream response over the cap: retryable 502 for a
@@ -146,19 +147,11 @@ func (f *forwarder) tooLarge(w http.ResponseWriter, r *http.Request) {
 }
 
 // upstreamBroke counts and logs a failure while reading a response body.
-func (f *forwarder) upstreamBroke(ctx context.Context, r *http.Request, err error) {
-	if cause := context.Cause(ctx); cause != nil {
-		err = cause
-	}
+func (f *forwarder) upstreamBroke(ctx context.Context, r *http.Request, err error) string {
+	err = f.cause(ctx, err)
 	kind := classify(err, true)
 	f.rec.upErrors.WithLabelValues(kind).Inc()
 	f.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream response failed",
 		slog.String("route", exchangeOf(r).route), slog.String("kind", kind), slog.String("error", err.Error()))
-}
-
-func failMessage(ctx context.Context, err error) string {
-	if errors.Is(context.Cause(ctx), errStalled) {
-		return msgTimeout
-	}
-	return msgUpstreamFailed
+	return kind
 }

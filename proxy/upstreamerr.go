@@ -17,10 +17,6 @@ const (
 	kindOther   = "other"
 )
 
-// errStalled is the cancel cause when --upstream-timeout passes with no
-// progress.
-var errStalled = errors.New("upstream stalled past the upstream timeout")
-
 // classify names an upstream failure. sent reports whether any part of
 // the request may have reached upstream; if not, the failure is a connect
 // failure whatever its cause, because the distinction that matters to the
@@ -29,7 +25,7 @@ func classify(err error, sent bool) string {
 	switch {
 	case !sent:
 		return kindConnect
-	case errors.Is(err, errStalled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		return kindTimeout
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
