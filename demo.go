@@ -16,7 +16,8 @@ import (
 // runDemo runs the real sidecar in front of an in-process stand-in for
 // the Paperclip API, with generated credentials, until Ctrl-C.
 func runDemo(ctx context.Context, cfg *config.Config, _ func(string) string, stdout, stderr io.Writer) int {
-	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	log, closeLog := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	defer closeLog()
 	runToken := config.GenerateBridgeToken() // same shape as a secret; never shown
 	cfg.RunID = "run-demo"
 	cfg.RunToken = runToken

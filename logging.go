@@ -11,8 +11,9 @@ import (
 )
 
 // newLogger builds the one logger of the process, on stderr: stdout is
-// reserved for the ready line (and a child command's output).
-func newLogger(format, level string, stderr io.Writer) *slog.Logger {
+// reserved for the ready line (and a child command's output). Output is
+// batched (see logBuffer); call the returned close function before exit.
+func newLogger(format, level string, stderr io.Writer) (*slog.Logger, func()) {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level)) // validated by config
 	if format == "auto" {
@@ -21,8 +22,12 @@ func newLogger(format, level string, stderr io.Writer) *slog.Logger {
 			format = "text"
 		}
 	}
+	buf := newLogBuffer(stderr)
+	var h slog.Handler
 	if format == "text" {
-		return slog.New(tint.NewHandler(stderr, &tint.Options{Level: lv, TimeFormat: time.TimeOnly}))
+		h = tint.NewHandler(buf, &tint.Options{Level: lv, TimeFormat: time.TimeOnly})
+	} else {
+		h = slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: lv})
 	}
-	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	return slog.New(flushOnWarn{h, buf}), buf.Close
 }

@@ -24,7 +24,8 @@ var errDrainTimeout = errors.New("drain timed out with requests still in flight"
 
 // runServe runs the sidecar until ctx ends (a signal), then drains.
 func runServe(ctx context.Context, cfg *config.Config, _ func(string) string, stdout, stderr io.Writer) int {
-	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	log, closeLog := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	defer closeLog()
 	if err := serve(ctx, cfg, log, stdout, nil); err != nil {
 		return reportError(stderr, err)
 	}
