@@ -36,8 +36,8 @@ func newWorkerMetrics(reg prometheus.Registerer) (*workerMetrics, error) {
 			Help: "Request envelopes the queue worker finished, by outcome.",
 		}, []string{"outcome"}),
 		pickup: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "clipbridge_queue_pickup_seconds",
-			Help: "Time from a request envelope's createdAt to the worker handing it to the callback handler (includes clock skew with the execution host).",
+			Name:    "clipbridge_queue_pickup_seconds",
+			Help:    "Time from a request envelope's createdAt to the worker handing it to the callback handler (includes clock skew with the execution host).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 		depth: prometheus.NewGauge(prometheus.GaugeOpts{

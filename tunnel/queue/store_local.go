@@ -37,7 +37,7 @@ func newLocalStore(dir string, log *slog.Logger) *localStore {
 	return &localStore{dir: dir, log: log, notify: make(chan struct{}, 1)}
 }
 
-func (s *localStore) requests() string { return filepath.Join(s.dir, "requests") }
+func (s *localStore) requests() string  { return filepath.Join(s.dir, "requests") }
 func (s *localStore) responses() string { return filepath.Join(s.dir, "responses") }
 
 // Prepare implements store.

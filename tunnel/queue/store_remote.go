@@ -27,10 +27,12 @@ const (
 	// coprocSleepMS is the tick of shells without `read -t`: each tick forks `sleep`, so it is
 	// longer, and such waits are capped at shWaitCap because they cannot be woken early.
 	coprocSleepMS = 10
-	shWaitCap     = 200 * time.Millisecond
+	shWaitCap     = 50 * time.Millisecond
 	// largePutBytes: without GNU head, payloads above this go through their own exec instead of
 	// the co-process's one-byte-per-read `dd`.
 	largePutBytes = 32 << 10
+	// wakeRetry repeats a wake line until the W it targets answers.
+	wakeRetry = 20 * time.Millisecond
 )
 
 // errCoproc marks a broken co-process; the store restarts it on the next call.
@@ -42,6 +44,8 @@ type remoteStore struct {
 	dir       string
 	log       *slog.Logger
 	opTimeout time.Duration
+	// noBash keeps the co-process in plain sh even where bash exists (tests of the sh path).
+	noBash bool
 
 	mu sync.Mutex // one command at a time on the co-process
 	cp *coproc    // nil until started, and again after a failure
@@ -50,7 +54,9 @@ type remoteStore struct {
 	// progress. Both the W command and the wake are written under wmu, so a wake always follows
 	// the W it is meant to end.
 	wmu     sync.Mutex
-	waiting bool
+	waiting bool   // a W is in progress
+	waking  bool   // its wake has been sent
+	waitGen uint64 // counts W commands
 	pending atomic.Int32
 	offset  atomic.Int64
 }
@@ -80,19 +86,20 @@ func (c *coproc) kill() {
 
 // start launches the co-process and reads its hello line.
 func (s *remoteStore) start(ctx context.Context) (*coproc, error) {
-	p, err := s.run.Start(context.WithoutCancel(ctx), runner.Command{
-		Script: coprocLauncher,
-		Env: map[string]string{
-			"CB_SCRIPT":   coprocScript,
-			"CB_Q":        s.dir,
-			"CB_POLL_MS":  strconv.Itoa(coprocPollMS),
-			"CB_POLL_S":   fmt.Sprintf("%.3f", float64(coprocPollMS)/1000),
-			"CB_SLEEP_MS": strconv.Itoa(coprocSleepMS),
-			"CB_SLEEP_S":  fmt.Sprintf("%.3f", float64(coprocSleepMS)/1000),
-			// Lets providers tell bridge plumbing from agent commands, as Paperclip does.
-			"PAPERCLIP_SANDBOX_EXEC_CHANNEL": "bridge",
-		},
-	})
+	env := map[string]string{
+		"CB_SCRIPT":   coprocScript,
+		"CB_Q":        s.dir,
+		"CB_POLL_MS":  strconv.Itoa(coprocPollMS),
+		"CB_POLL_S":   fmt.Sprintf("%.3f", float64(coprocPollMS)/1000),
+		"CB_SLEEP_MS": strconv.Itoa(coprocSleepMS),
+		"CB_SLEEP_S":  fmt.Sprintf("%.3f", float64(coprocSleepMS)/1000),
+		// Lets providers tell bridge plumbing from agent commands, as Paperclip does.
+		"PAPERCLIP_SANDBOX_EXEC_CHANNEL": "bridge",
+	}
+	if s.noBash {
+		env["CB_NO_BASH"] = "1"
+	}
+	p, err := s.run.Start(context.WithoutCancel(ctx), runner.Command{Script: coprocLauncher, Env: env})
 	if err != nil {
 		return nil, fmt.Errorf("start queue co-process: %w", err)
 	}
@@ -204,13 +211,32 @@ func (s *remoteStore) do(ctx context.Context, timeout time.Duration, send func(c
 }
 
 // wake ends a W in progress early (bash only; other shells return within shWaitCap anyway).
+// Bash can drop a byte that arrives just as a `read -t` times out, so the wake line is repeated
+// every wakeRetry until that W has answered; the generation keeps a repeat from waking the next W.
 func (s *remoteStore) wake() {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if s.waiting && s.cp != nil && s.cp.bash {
-		_, _ = io.WriteString(s.cp.stdin, "\n")
-		s.waiting = false
+	if !s.waiting || s.waking || s.cp == nil || !s.cp.bash {
+		return
 	}
+	s.waking = true
+	gen, stdin := s.waitGen, s.cp.stdin
+	_, _ = io.WriteString(stdin, "\n")
+	go func() {
+		for {
+			time.Sleep(wakeRetry)
+			s.wmu.Lock()
+			if !s.waiting || s.waitGen != gen {
+				s.wmu.Unlock()
+				return
+			}
+			_, err := io.WriteString(stdin, "\n")
+			s.wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
 }
 
 func (s *remoteStore) write(c *coproc, line string) error {
@@ -248,7 +274,8 @@ func (s *remoteStore) Wait(ctx context.Context, wait time.Duration, skip map[str
 		if _, err := io.WriteString(c.stdin, b.String()); err != nil {
 			return err
 		}
-		s.waiting = wait > 0
+		s.waiting, s.waking = wait > 0, false
+		s.waitGen++
 		return nil
 	}, func(c *coproc) error {
 		code, text, data, err := c.reply(1 << 20)

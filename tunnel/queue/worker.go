@@ -182,7 +182,13 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) prepare(ctx context.Context) error {
 	var attempt int
 	for {
-		err := w.st.Prepare(ctx)
+		// The first attempt runs even when ctx is already cancelled: requests queued before a
+		// quick stop still deserve their drain.
+		opCtx := ctx
+		if attempt == 0 {
+			opCtx = context.WithoutCancel(ctx)
+		}
+		err := w.st.Prepare(opCtx)
 		if err == nil {
 			return nil
 		}
@@ -224,6 +230,9 @@ func (w *Worker) loop(ctx, jobsCtx context.Context) {
 		w.mu.Lock()
 		w.wakeLoop = cancel
 		full := len(w.jobs) >= w.o.MaxConcurrent
+		if !deadline.IsZero() && len(w.jobs) == 0 {
+			wait = 0 // draining with nothing in flight: one last look, no waiting
+		}
 		skip := w.skipSetLocked()
 		w.mu.Unlock()
 

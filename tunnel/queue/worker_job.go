@@ -38,10 +38,6 @@ func (w *Worker) process(ctx context.Context, j *job) {
 		w.reply(ctx, j, errorResponse(stem, http.StatusBadRequest, msgInvalidPayload), outcomeInvalid)
 		return
 	}
-	id := req.ID
-	if id == "" {
-		id = stem
-	}
 	if len(w.o.BridgeToken) > 0 && (req.ID != stem || !req.VerifyMAC(w.o.BridgeToken) || w.replayed(req.ID)) {
 		w.log.Warn("queue request unauthenticated", "request", j.name)
 		w.reply(ctx, j, errorResponse(stem, http.StatusUnauthorized, msgInvalidToken), outcomeUnauthenticated)
@@ -49,12 +45,18 @@ func (w *Worker) process(ctx context.Context, j *job) {
 	}
 	body, err := req.DecodedBody(w.o.MaxBodyBytes)
 	if errors.Is(err, ErrBodyTooLarge) {
-		w.reply(ctx, j, errorResponse(id, http.StatusRequestEntityTooLarge, msgBodyTooLarge), outcomeTooLarge)
+		w.reply(ctx, j, errorResponse(stem, http.StatusRequestEntityTooLarge, msgBodyTooLarge), outcomeTooLarge)
 		return
 	} else if err != nil {
 		w.log.Warn("queue request invalid", "request", j.name, "error", err)
-		w.reply(ctx, j, errorResponse(id, http.StatusBadRequest, msgInvalidPayload), outcomeInvalid)
+		w.reply(ctx, j, errorResponse(stem, http.StatusBadRequest, msgInvalidPayload), outcomeInvalid)
 		return
+	}
+	// Answers carry the envelope's id (Paperclip's), or the file's when it has none; errors
+	// before this point always use the file's.
+	id := req.ID
+	if id == "" {
+		id = stem
 	}
 	if created, err := time.Parse(time.RFC3339Nano, req.CreatedAt); err == nil {
 		age := time.Now().Add(w.st.ClockOffset()).Sub(created)
@@ -233,16 +235,13 @@ func (w *Worker) callHandler(c *capture, r *http.Request) (p any) {
 	return nil
 }
 
-// finalize runs at the drain deadline: unstarted requests get the retryable 503; started ones
-// are cancelled, and a safe one gets the 503 at once while a mutation gets AbortGrace to answer
-// before the non-retryable 409 backstop.
+// finalize runs at the drain deadline. Unstarted requests get the retryable 503 at once.
+// Started ones get AbortGrace to finish with their real answer; then they are cancelled, and
+// whatever has still not answered shortly after gets the backstop: the retryable 503 for a safe
+// method, the non-retryable 409 for a mutation (it may have been applied upstream).
 func (w *Worker) finalize(ctx context.Context) {
 	w.mu.Lock()
 	w.final = true
-	jobs := make([]*job, 0, len(w.jobs))
-	for _, j := range w.jobs {
-		jobs = append(jobs, j)
-	}
 	skip := w.skipSetLocked()
 	w.mu.Unlock()
 
@@ -259,32 +258,41 @@ func (w *Worker) finalize(ctx context.Context) {
 		w.deliver(ctx, j, errorResponse(idFromName(n), http.StatusServiceUnavailable, msgWorkerStopped), outcomeStopped)
 		stopped++
 	}
-	var mutations []*job
-	for _, j := range jobs {
-		j.mu.Lock()
-		switch {
-		case !j.started || j.answered:
-			// Unstarted jobs see w.final and answer 503 themselves.
-		case safeMethod(j.method):
-			j.cancel()
-			j.answered = true
-			j.mu.Unlock()
-			w.deliver(ctx, j, errorResponse(idFromName(j.name), http.StatusServiceUnavailable, msgWorkerStopped), outcomeStopped)
-			stopped++
-			continue
-		default:
-			j.cancel()
-			mutations = append(mutations, j)
-		}
-		j.mu.Unlock()
-	}
 	if stopped > 0 {
-		w.log.Info("queue worker stopped requests", "count", stopped)
+		w.log.Info("queue worker stopped queued requests", "count", stopped)
 	}
 	if w.waitJobs(w.o.AbortGrace) {
 		return
 	}
-	for _, j := range mutations {
-		w.reply(ctx, j, indeterminateResponse(idFromName(j.name), msgHandlerAborted), outcomeIndeterminate)
+	w.mu.Lock()
+	var running []*job
+	for _, j := range w.jobs {
+		running = append(running, j)
+	}
+	w.mu.Unlock()
+	for _, j := range running {
+		j.mu.Lock()
+		if j.started && j.cancel != nil {
+			j.cancel()
+		}
+		j.mu.Unlock()
+	}
+	// A cooperating handler answers promptly once cancelled; give it that chance.
+	if w.waitJobs(min(w.o.AbortGrace/5, 500*time.Millisecond)) {
+		return
+	}
+	for _, j := range running {
+		j.mu.Lock()
+		started, method := j.started, j.method
+		j.mu.Unlock()
+		switch {
+		case !started:
+			// Still reading its file; it sees w.final and answers 503 itself.
+		case safeMethod(method):
+			w.reply(ctx, j, errorResponse(idFromName(j.name), http.StatusServiceUnavailable, msgWorkerStopped), outcomeStopped)
+		default:
+			w.log.Warn("queue mutation cut short at stop", "request", j.name)
+			w.reply(ctx, j, indeterminateResponse(idFromName(j.name), msgHandlerAborted), outcomeIndeterminate)
+		}
 	}
 }
