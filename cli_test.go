@@ -2,7 +2,9 @@ package main
 
 import (
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestHelpListsEverySetting(t *testing.T) {
@@ -88,5 +90,22 @@ func TestRoutesFileReplacesDefaults(t *testing.T) {
 	}
 	if resp, _ := agentGet(t, s, "/api/agents/me"); resp.StatusCode != 403 {
 		t.Fatalf("default route still allowed: %d", resp.StatusCode)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	up := newRecordingUpstream(t, nil)
+	s := startSidecar(t, baseEnv(up.URL), "serve")
+	admin := strings.TrimPrefix(s.ready.AdminURL, "http://")
+	if out, stderr, code := runBinary(t, []string{"CLIPBRIDGE_ADMIN_LISTEN=" + admin}, "health"); code != 0 || !strings.HasPrefix(out, "ok ") {
+		t.Fatalf("health: %d %q %q", code, out, stderr)
+	}
+	sendSignal(t, s, syscall.SIGTERM)
+	s.wait(t, 5*time.Second)
+	if _, _, code := runBinary(t, nil, "health", "--admin", admin); code != 1 {
+		t.Fatalf("health of a stopped sidecar: %d, want 1", code)
+	}
+	if _, _, code := runBinary(t, nil, "health"); code != 2 {
+		t.Fatalf("health without an address: %d, want 2", code)
 	}
 }

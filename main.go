@@ -54,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "-h", "--help":
 		writeUsage(stdout)
 		return exitOK
+	case "health":
+		return runHealth(ctx, rest, getenv, stdout, stderr)
 	case "serve", "demo":
 	default:
 		fmt.Fprintf(stderr, "clipbridge: unknown command %q\n", cmd)
@@ -91,6 +93,7 @@ func writeUsage(w io.Writer) {
 Commands:
   serve     run the sidecar: serve the callback API and forward to Paperclip
   demo      run the sidecar against a built-in stand-in control plane
+  health    probe a running sidecar's admin /readyz (for container health checks)
   version   print the version, Go version and commit
 
 Run "clipbridge <command> --help" for the settings of a command.
