@@ -56,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	case "health":
 		return runHealth(ctx, rest, getenv, stdout, stderr)
+	case "standin":
+		return runStandin(ctx, rest, getenv, stdout, stderr)
 	case "serve", "demo":
 	default:
 		fmt.Fprintf(stderr, "clipbridge: unknown command %q\n", cmd)
@@ -94,6 +96,7 @@ Commands:
   serve     run the sidecar: serve the callback API and forward to Paperclip
   demo      run the sidecar against a built-in stand-in control plane
   health    probe a running sidecar's admin /readyz (for container health checks)
+  standin   serve the demo's stand-in Paperclip API on its own
   version   print the version, Go version and commit
 
 Run "clipbridge <command> --help" for the settings of a command.
