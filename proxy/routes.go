@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 )
 
@@ -17,6 +18,7 @@ type Rule struct {
 
 	re     *regexp.Regexp
 	prefix string // literal prefix every match must start with
+	suffix string // literal suffix every match must end with
 }
 
 // NewRule compiles a rule. The pattern is anchored for the caller, so
@@ -25,12 +27,19 @@ func NewRule(method, pattern string) (Rule, error) {
 	if !isToken(method) {
 		return Rule{}, fmt.Errorf("method %q is not an HTTP method token", method)
 	}
-	re, err := regexp.Compile(`^(?:` + pattern + `)$`)
+	// Strip the pattern's own outer anchors before adding ours: "^(?:^x$)$"
+	// hides the literal prefix from LiteralPrefix, and that prefix is what
+	// lets Match skip most rules without running their regex.
+	inner := strings.TrimPrefix(pattern, "^")
+	if strings.HasSuffix(inner, "$") && !strings.HasSuffix(inner, `\$`) {
+		inner = inner[:len(inner)-1]
+	}
+	re, err := regexp.Compile(`^(?:` + inner + `)$`)
 	if err != nil {
 		return Rule{}, fmt.Errorf("pattern %q: %w", pattern, err)
 	}
 	prefix, _ := re.LiteralPrefix()
-	return Rule{Method: method, Pattern: pattern, re: re, prefix: prefix}, nil
+	return Rule{Method: method, Pattern: pattern, re: re, prefix: prefix, suffix: literalSuffix(inner)}, nil
 }
 
 // Allowlist decides which method and path pairs may be forwarded.
@@ -58,7 +67,7 @@ func (a *Allowlist) Len() int { return a.n }
 func (a *Allowlist) Match(method, path string) (pattern string, ok bool) {
 	for i := range a.byMethod[method] {
 		r := &a.byMethod[method][i]
-		if strings.HasPrefix(path, r.prefix) && r.re.MatchString(path) {
+		if strings.HasPrefix(path, r.prefix) && strings.HasSuffix(path, r.suffix) && r.re.MatchString(path) {
 			return r.Pattern, true
 		}
 	}
@@ -115,6 +124,36 @@ func ParseRoutes(r io.Reader) ([]Rule, error) {
 		return nil, errors.Join(errs...)
 	}
 	return rules, nil
+}
+
+// literalSuffix returns the literal text every full match of pattern must
+// end with ("/comments" for "/api/issues/[^/]+/comments"), or "". Most
+// rules share a prefix such as "/api/companies/" but differ in their last
+// segment, so this test rejects them without running the regex.
+func literalSuffix(pattern string) string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	re = re.Simplify()
+	if re.Op == syntax.OpLiteral && re.Flags&syntax.FoldCase == 0 {
+		return string(re.Rune)
+	}
+	if re.Op != syntax.OpConcat {
+		return ""
+	}
+	subs := re.Sub
+	for len(subs) > 0 && (subs[len(subs)-1].Op == syntax.OpEndText || subs[len(subs)-1].Op == syntax.OpEndLine) {
+		subs = subs[:len(subs)-1]
+	}
+	if len(subs) == 0 {
+		return ""
+	}
+	last := subs[len(subs)-1]
+	if last.Op != syntax.OpLiteral || last.Flags&syntax.FoldCase != 0 {
+		return ""
+	}
+	return string(last.Rune)
 }
 
 // isToken reports whether s is an RFC 9110 token (what a method may be).

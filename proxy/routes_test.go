@@ -120,6 +120,23 @@ func FuzzParseRoutes(f *testing.F) {
 	})
 }
 
+func TestLiteralSuffix(t *testing.T) {
+	for pattern, want := range map[string]string{
+		"/api/issues/[^/]+/comments":        "/comments",
+		"/api/agents/me":                    "/api/agents/me",
+		"/api/issues/[^/]+":                 "",
+		"/api/issues/[^/]+/comments(?:/x)?": "",
+		"/api/openapi\\.json":               "/api/openapi.json",
+		"/a/(?:start|stop)":                 "",
+		"(?i)/api/x":                        "",
+		"/api/x|/api/y":                     "",
+	} {
+		if got := literalSuffix(pattern); got != want {
+			t.Errorf("literalSuffix(%q) = %q, want %q", pattern, got, want)
+		}
+	}
+}
+
 func BenchmarkAllowlistMatch(b *testing.B) {
 	a := NewAllowlist(DefaultRules())
 	paths := []struct{ m, p string }{

@@ -1,0 +1,88 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Hot-path microbenchmarks, with allocation counts, so a regression shows
+// in review: go test -run XXX -bench . -benchmem ./proxy
+
+func BenchmarkBridgeTokenMatches(b *testing.B) {
+	h := "Bearer " + testBridgeToken
+	b.ReportAllocs()
+	for b.Loop() {
+		BridgeTokenMatches(h, testBridgeToken)
+	}
+}
+
+func BenchmarkParseTarget(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = ParseTarget("/api/issues/issue-1234/comments?view=compact&limit=50")
+	}
+}
+
+func BenchmarkWriteRequestHead(b *testing.B) {
+	u, _ := url.Parse("http://127.0.0.1:3100/base")
+	f := newForwarder(&Options{Upstream: u, RunToken: func() string { return testRunToken }, RunID: testRunID,
+		Version: "bench", MaxInFlight: 1}, nil, nil)
+	r := httptest.NewRequest("GET", "/api/issues/i1?view=compact", nil)
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("If-None-Match", `"v1"`)
+	r.Header.Set("Cookie", "dropped=1")
+	r.Header.Set("X-Forwarded-For", "10.0.0.1")
+	ex := &exchange{path: "/api/issues/i1", rawQuery: "view=compact", hasQuery: true}
+	bw := bufio.NewWriterSize(io.Discard, copyBufSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = f.writeRequest(bw, r, ex, nil)
+	}
+}
+
+// BenchmarkHandler runs the whole callback API in-process (no agent
+// socket) against a loopback upstream: the bridge's own cost per call
+// plus one upstream round trip.
+func BenchmarkHandler(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"id":"agent-demo","name":"Demo Agent","companyId":"company-demo"}`)
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = up.Serve(ln) }()
+	defer up.Close()
+	u, _ := url.Parse("http://" + ln.Addr().String())
+	h, err := New(Options{Upstream: u, RunToken: func() string { return testRunToken }, RunID: testRunID,
+		BridgeToken: testBridgeToken, Rules: DefaultRules(), MaxBodyBytes: 1 << 20, UpstreamTimeout: 5 * time.Second,
+		MaxInFlight: 8, Version: "bench", Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.CloseIdle()
+	req := httptest.NewRequest("GET", "/api/agents/me", nil)
+	req.Header.Set("Authorization", "Bearer "+testBridgeToken)
+	req.Header.Set("Accept", "application/json")
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), "agent-demo") {
+			b.Fatalf("%d %s", rec.Code, rec.Body.String())
+		}
+	}
+}
