@@ -1,0 +1,120 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// ReadyInfo is ready.json, exactly Paperclip's fields: {pid, host, port, baseUrl, startedAt}.
+type ReadyInfo struct {
+	PID       int    `json:"pid"`
+	Host      string `json:"host"`
+	Port      int    `json:"port"`
+	BaseURL   string `json:"baseUrl"`
+	StartedAt string `json:"startedAt"`
+}
+
+// RunGateway is `clipbridge gateway`: a drop-in for Paperclip's paperclip-bridge-server.mjs that
+// needs no Node. It reads the PAPERCLIP_BRIDGE_* environment through getenv, listens on
+// PAPERCLIP_BRIDGE_HOST:PORT, writes ready.json atomically (and the same JSON as one line on
+// stdout), and serves until ctx ends (or stdin closes, with CLIPBRIDGE_GATEWAY_EXIT_ON_STDIN_EOF=1).
+// Logs go to stderr. Any returned error (bad env, unsupported mode, bind failure) should exit 1.
+func RunGateway(ctx context.Context, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := LoadGatewayConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "queue_gateway")
+	g, err := newGateway(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer g.close()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("server error: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	srv := &http.Server{
+		Handler: g,
+		// Agents are local processes; these bound what a stuck or hostile one can hold.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // a 10 MiB upload over loopback takes far less
+		// A response may take the whole response timeout to arrive, plus the write itself.
+		WriteTimeout: cfg.ResponseTimeout + time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	ready := ReadyInfo{PID: os.Getpid(), Host: cfg.Host, Port: port,
+		BaseURL: "http://" + net.JoinHostPort(cfg.Host, strconv.Itoa(port)), StartedAt: formatTime(time.Now())}
+	readyJSON, _ := json.Marshal(ready) // plain fields: cannot fail
+	readyPath := filepath.Join(cfg.QueueDir, "ready.json")
+	if err := writeAtomic(readyPath, readyJSON); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("write ready.json: %w", err)
+	}
+	defer removeIfOurs(readyPath, ready.PID)
+	_, _ = fmt.Fprintf(stdout, "%s\n", readyJSON)
+	log.Info("gateway listening", "base_url", ready.BaseURL, "queue_dir", cfg.QueueDir)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if cfg.ExitOnStdinEOF && stdin != nil {
+		go func() {
+			_, _ = io.Copy(io.Discard, stdin)
+			log.Info("gateway stdin closed; stopping")
+			cancel()
+		}()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server error: %w", err)
+	case <-runCtx.Done():
+	}
+	// Waiters get a moment to finish; the rest are cut (their requests are then removed below).
+	shutCtx, done := context.WithTimeout(context.Background(), 2*time.Second)
+	defer done()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		_ = srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+// writeAtomic writes data to path via path.tmp and a rename, so readers never see a partial file.
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// removeIfOurs removes ready.json at exit unless a newer gateway has replaced it.
+func removeIfOurs(path string, pid int) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var r ReadyInfo
+	if json.Unmarshal(b, &r) == nil && r.PID == pid {
+		_ = os.Remove(path)
+	}
+}
+

@@ -1,0 +1,183 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+var errResponseTimeout = errors.New(msgTimedOut)
+
+// gatewayResponse is a response envelope as the gateway reads it: loosely typed, like Node's.
+type gatewayResponse struct {
+	Status       int
+	Headers      map[string]string
+	Body         string
+	bodyIsString bool
+	BodyEncoding string
+}
+
+// awaitResponse waits for responses/<name>, woken by fsnotify and, as a fallback for
+// filesystems without notifications, by a poll every PollInterval.
+func (g *gateway) awaitResponse(r *http.Request, name string, wake <-chan struct{}) (*gatewayResponse, error) {
+	deadline := time.NewTimer(g.cfg.ResponseTimeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(g.cfg.PollInterval)
+	defer poll.Stop()
+	path := filepath.Join(g.cfg.QueueDir, "responses", name)
+	for {
+		resp, err := g.readResponse(path)
+		if !errors.Is(err, os.ErrNotExist) {
+			return resp, err
+		}
+		select {
+		case <-wake:
+		case <-poll.C:
+		case <-deadline.C:
+			return nil, errResponseTimeout
+		case <-r.Context().Done():
+			// The agent hung up; treat it like a timeout so the request is withdrawn.
+			return nil, errResponseTimeout
+		}
+	}
+}
+
+// readResponse reads and deletes a response file (the delete happens even when it is
+// malformed, as in E2), bounded by the envelope limit, and parses it.
+func (g *gateway) readResponse(path string) (*gatewayResponse, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, os.ErrNotExist
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	limit := EnvelopeLimit(g.cfg.MaxBodyBytes)
+	if st.Size() > limit {
+		return nil, errors.New(msgResponseEnvelopeSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, st.Size()+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != st.Size() {
+		return nil, errors.New(msgResponseChanged)
+	}
+	return parseResponse(data)
+}
+
+// parseResponse accepts what Paperclip's gateway accepts: status defaults to 200 unless a
+// number, only string headers count, a non-string body is "".
+func parseResponse(data []byte) (*gatewayResponse, error) {
+	var raw struct {
+		Status       any             `json:"status"`
+		Headers      map[string]any  `json:"headers"`
+		Body         json.RawMessage `json:"body"`
+		BodyEncoding any             `json:"bodyEncoding"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("Unexpected end of JSON input")
+		}
+		return nil, errors.New("Invalid JSON in bridge response: " + err.Error())
+	}
+	resp := &gatewayResponse{Status: http.StatusOK, Headers: map[string]string{}}
+	if f, ok := raw.Status.(float64); ok {
+		resp.Status = int(f)
+	}
+	for k, v := range raw.Headers {
+		if s, ok := v.(string); ok {
+			resp.Headers[k] = s
+		}
+	}
+	if len(raw.Body) > 0 && raw.Body[0] == '"' {
+		_ = json.Unmarshal(raw.Body, &resp.Body)
+	}
+	resp.bodyIsString = true // a missing or non-string body is replayed as ""
+	if s, ok := raw.BodyEncoding.(string); ok {
+		resp.BodyEncoding = s
+	} else if raw.BodyEncoding != nil {
+		resp.BodyEncoding = "invalid"
+	}
+	return resp, nil
+}
+
+// responseWaiters routes fsnotify events on responses/ to the request waiting for that name.
+type responseWaiters struct {
+	mu      sync.Mutex
+	waiting map[string]chan struct{}
+	watcher *fsnotify.Watcher
+}
+
+func newResponseWaiters(dir string, log *slog.Logger) *responseWaiters {
+	rw := &responseWaiters{waiting: map[string]chan struct{}{}}
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		if err = w.Add(dir); err != nil {
+			_ = w.Close()
+		}
+	}
+	if err != nil {
+		log.Warn("gateway response watch unavailable, polling", "error", err)
+		return rw
+	}
+	rw.watcher = w
+	go rw.run(w)
+	return rw
+}
+
+func (rw *responseWaiters) run(w *fsnotify.Watcher) {
+	for {
+		select {
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			rw.mu.Lock()
+			if ch, ok := rw.waiting[filepath.Base(ev.Name)]; ok {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+			rw.mu.Unlock()
+		case _, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+		}
+	}
+}
+
+func (rw *responseWaiters) add(name string) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	rw.mu.Lock()
+	rw.waiting[name] = ch
+	rw.mu.Unlock()
+	return ch
+}
+
+func (rw *responseWaiters) remove(name string) {
+	rw.mu.Lock()
+	delete(rw.waiting, name)
+	rw.mu.Unlock()
+}
+
+func (rw *responseWaiters) close() {
+	if rw.watcher != nil {
+		_ = rw.watcher.Close()
+	}
+}
