@@ -117,4 +117,3 @@ func removeIfOurs(path string, pid int) {
 		_ = os.Remove(path)
 	}
 }
-

@@ -264,7 +264,6 @@ func TestGatewayStartErrors(t *testing.T) {
 	}
 }
 
-
 func TestEnvNumber(t *testing.T) {
 	cases := map[string]int64{"": 7, "abc": 7, "0": 7, "-5": 7, "12.9": 12, "1e3": 1000, "Infinity": 7, "NaN": 7, " 42 ": 42}
 	for in, want := range cases {
