@@ -1,0 +1,126 @@
+// Command bench measures clipbridge against the floor (the stand-in
+// upstream called directly) and against the alternatives a user would
+// otherwise deploy (nginx), on loopback, and prints a Markdown table.
+//
+// Every comparison alternates the cases inside one invocation (A B C,
+// B C A, ...) and quotes medians, because the machine is shared and
+// numbers from different runs are not comparable. The stand-in upstream
+// runs as a separate process (this binary re-executed), so it never
+// shares a Go runtime with a proxy. Load comes from wrk.
+//
+// Run from the repository root:
+//
+//	go run ./bench                      # about 5 minutes
+//	go run ./bench -duration 1s -rounds 3
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the harness's flags.
+type options struct {
+	duration    time.Duration
+	rounds      int
+	startupRuns int
+	cases       string
+	clipbridge  string
+	out         string
+	keep        bool
+}
+
+func main() {
+	if os.Getenv(upstreamRoleEnv) == "upstream" {
+		if err := runUpstream(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench upstream:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each load run (whole seconds; uploads run twice as long)")
+	flag.IntVar(&o.rounds, "rounds", 5, "alternating rounds per figure; medians are over rounds")
+	flag.IntVar(&o.startupRuns, "startup-runs", 10, "start-up measurements per proxy")
+	flag.StringVar(&o.cases, "cases", "direct,clipbridge,nginx", "comma-separated cases to run")
+	flag.StringVar(&o.clipbridge, "clipbridge", "", "prebuilt clipbridge binary (default: go build the repository)")
+	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options, stdout io.Writer) error {
+	dir, err := os.MkdirTemp("", "clipbridge-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		progress("keeping %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if o.clipbridge == "" {
+		o.clipbridge = filepath.Join(dir, "clipbridge")
+		progress("building clipbridge")
+		build := exec.CommandContext(ctx, "go", "build", "-o", o.clipbridge, ".")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build (run from the repository root): %w", err)
+		}
+	}
+	w, err := newWrk(dir)
+	if err != nil {
+		return err
+	}
+	sec := secrets{runToken: "run-" + rand.Text(), runID: "run-bench", bridgeToken: rand.Text()}
+	up, err := startUpstream(sec.runToken, sec.runID)
+	if err != nil {
+		return err
+	}
+	defer up.stop()
+
+	env := newEnvironment(dir, o.clipbridge, up.addr, sec)
+	defer env.close()
+	targets, err := env.start(strings.Split(o.cases, ","))
+	if err != nil {
+		return err
+	}
+	b := &bench{o: o, wrk: w, targets: targets, results: map[string]map[string][]sample{}}
+	if err := b.measure(ctx); err != nil {
+		return err
+	}
+	startups, err := env.startups(ctx, o.startupRuns)
+	if err != nil {
+		return err
+	}
+	var report strings.Builder
+	writeReport(&report, o, b, startups)
+	fmt.Fprint(stdout, report.String())
+	if o.out != "" {
+		return os.WriteFile(o.out, []byte(report.String()), 0o644)
+	}
+	return nil
+}
+
+// progress reports what the harness is doing on stderr, keeping stdout
+// for the report.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}

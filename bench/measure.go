@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// sample is one load run against one case.
+type sample struct {
+	res loadResult
+	// cpu is the case's process-tree CPU time during the run.
+	cpu time.Duration
+}
+
+// figure is one load shape measured for every case.
+type figure struct {
+	key  string
+	load load
+}
+
+// figures are the loads issue 5 asks for.
+func figures(d time.Duration) []figure {
+	return []figure{
+		{"c1", load{conns: 1, duration: d, path: smallPath}},
+		{"c16", load{conns: 16, duration: d, path: smallPath}},
+		{"c64", load{conns: 64, duration: d, path: smallPath}},
+		{"down", load{conns: 1, duration: d, path: largePath}},
+		// 64 concurrent 10 MiB uploads: the memory goal's load. Longer,
+		// because each connection completes only a few uploads.
+		{"up", load{conns: 64, duration: 2 * d, method: "POST", path: uploadPath, upload: largeSize}},
+	}
+}
+
+// bench holds the measurements.
+type bench struct {
+	o       options
+	wrk     *wrk
+	targets []*target
+	// results[case][figure] has one sample per round.
+	results map[string]map[string][]sample
+}
+
+// measure runs every figure for every case, round after round, rotating
+// the case order each round so no case always follows the same one.
+func (b *bench) measure(ctx context.Context) error {
+	progress("warming up")
+	for _, t := range b.targets {
+		if _, err := b.wrk.run(ctx, t.base, t.auth, t.runID, load{conns: 16, duration: time.Second, path: smallPath}); err != nil {
+			return fmt.Errorf("%s warm-up: %w", t.name, err)
+		}
+	}
+	for _, t := range b.targets {
+		b.results[t.name] = map[string][]sample{}
+	}
+	for round := range b.o.rounds {
+		progress("round %d/%d", round+1, b.o.rounds)
+		for _, f := range figures(b.o.duration) {
+			for i := range b.targets {
+				t := b.targets[(round+i)%len(b.targets)]
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				cpu0 := t.proc.cpu()
+				res, err := b.wrk.run(ctx, t.base, t.auth, t.runID, f.load)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", t.name, f.key, err)
+				}
+				s := sample{res: res}
+				if t.proc.root != 0 {
+					s.cpu = t.proc.cpu() - cpu0
+				}
+				b.results[t.name][f.key] = append(b.results[t.name][f.key], s)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTick is the kernel's USER_HZ, the unit of utime and stime in
+// /proc/<pid>/stat. It is 100 on every Linux architecture Go supports;
+// reading it properly would need sysconf(3) and so cgo.
+const clockTick = 10 * time.Millisecond
+
+// procTree is a process and, optionally, everything below it: nginx's
+// workers, sshd's per-connection children. CPU and memory are summed
+// over the tree.
+type procTree struct {
+	root int
+}
+
+// pids returns root and its live descendants.
+func (p procTree) pids() []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f, err := statFields(pid); err == nil && len(f) > 1 {
+			if ppid, err := strconv.Atoi(f[1]); err == nil {
+				children[ppid] = append(children[ppid], pid)
+			}
+		}
+	}
+	out := []int{p.root}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out
+}
+
+// cpu returns the user+system CPU time consumed so far by the tree's
+// live processes (children that already exited are not counted, so
+// callers measure across runs that keep the same processes).
+func (p procTree) cpu() time.Duration {
+	var ticks int64
+	for _, pid := range p.pids() {
+		f, err := statFields(pid)
+		if err != nil || len(f) < 13 {
+			continue
+		}
+		// After the command name: state(0) ppid(1) ... utime(11) stime(12).
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += u + s
+	}
+	return time.Duration(ticks) * clockTick
+}
+
+// memory sums a /proc/<pid>/status field (in kB) over the tree, in bytes:
+// "VmHWM" for the peak resident set, "VmRSS" for the current one. Summed
+// peaks are an upper bound when the processes peaked at different times.
+func (p procTree) memory(field string) int64 {
+	var total int64
+	for _, pid := range p.pids() {
+		total += statusKB(pid, field) << 10
+	}
+	return total
+}
+
+// statFields returns /proc/<pid>/stat split after the command name, which
+// is parenthesised and may itself hold spaces or parentheses.
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return strings.Fields(s[i+1:]), nil
+}
+
+func statusKB(pid int, field string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok || name != field {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		return kb
+	}
+	return 0
+}

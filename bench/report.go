@@ -1,0 +1,198 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// median returns the median of xs (the mean of the middle two for an
+// even count), or 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// stat extracts one number per round from a case's samples of a figure.
+func (b *bench) stat(name, fig string, f func(sample) float64) []float64 {
+	var out []float64
+	for _, s := range b.results[name][fig] {
+		out = append(out, f(s))
+	}
+	return out
+}
+
+func rps(s sample) float64     { return float64(s.res.Requests) / s.res.seconds() }
+func p50(s sample) float64     { return float64(s.res.P50US) }
+func p99(s sample) float64     { return float64(s.res.P99US) }
+func mibps(s sample) float64   { return float64(s.res.Bytes) / s.res.seconds() / (1 << 20) }
+func upMiBps(s sample) float64 { return float64(s.res.Requests) * largeSize / s.res.seconds() / (1 << 20) }
+func cpuPer1k(s sample) float64 {
+	return float64(s.cpu) / float64(time.Millisecond) / float64(s.res.Requests) * 1000
+}
+
+// pairedDelta is the median over rounds of a case's figure minus the
+// same round's figure for base: both ran back to back, so noise that
+// drifts over minutes cancels out.
+func (b *bench) pairedDelta(name, base, fig string, f func(sample) float64) float64 {
+	a, c := b.stat(name, fig, f), b.stat(base, fig, f)
+	var d []float64
+	for i := range min(len(a), len(c)) {
+		d = append(d, a[i]-c[i])
+	}
+	return median(d)
+}
+
+// pairedRatio is the median over rounds of name/base for one figure.
+func (b *bench) pairedRatio(name, base, fig string, f func(sample) float64) float64 {
+	a, c := b.stat(name, fig, f), b.stat(base, fig, f)
+	var r []float64
+	for i := range min(len(a), len(c)) {
+		if c[i] > 0 {
+			r = append(r, a[i]/c[i])
+		}
+	}
+	return median(r)
+}
+
+func (b *bench) has(name string) bool {
+	_, ok := b.results[name]
+	return ok
+}
+
+func writeReport(w *strings.Builder, o options, b *bench, startups map[string][]time.Duration) {
+	fmt.Fprintf(w, "### Results (%s)\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(w, "Command: `go run ./bench -duration %s -rounds %d -startup-runs %d -cases %s`  \n",
+		o.duration, o.rounds, o.startupRuns, o.cases)
+	fmt.Fprintf(w, "Machine: %s, %d CPUs, %s, %s; load average at the end: %s  \n",
+		cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), loadAvg())
+	fmt.Fprintf(w, "Medians of %d alternating rounds; wrk %s.\n\n", o.rounds, wrkVersion())
+
+	w.WriteString("| case | req/s 1 conn | req/s 16 conns | req/s 64 conns | p50 1 conn | p99 1 conn | p50 added over direct | 10 MiB download, 1 conn | 10 MiB uploads, 64 conns | errors |\n")
+	w.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, t := range b.targets {
+		n := t.name
+		added := "—"
+		if n != "direct" && b.has("direct") {
+			added = fmt.Sprintf("%.0f µs", b.pairedDelta(n, "direct", "c1", p50))
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f | %.0f µs | %.0f µs | %s | %.0f MiB/s | %.0f MiB/s | %d |\n", n,
+			median(b.stat(n, "c1", rps)), median(b.stat(n, "c16", rps)), median(b.stat(n, "c64", rps)),
+			median(b.stat(n, "c1", p50)), median(b.stat(n, "c1", p99)), added,
+			median(b.stat(n, "down", mibps)), median(b.stat(n, "up", upMiBps)), b.errors(n))
+	}
+	w.WriteString("\n| case | CPU per 1,000 requests (64 conns) | RSS idle | RSS peak (VmHWM) | start-up to serving (median, max) |\n")
+	w.WriteString("|---|---:|---:|---:|---:|\n")
+	for _, t := range b.targets {
+		if t.proc.root == 0 {
+			continue
+		}
+		su := startups[t.name]
+		fmt.Fprintf(w, "| %s | %.1f ms | %.1f MiB | %.1f MiB | %s, %s |\n", t.name,
+			median(b.stat(t.name, "c64", cpuPer1k)), mib(t.idleRSS), mib(t.proc.memory("VmHWM")),
+			fmtDur(medianDur(su)), fmtDur(slices.Max(append([]time.Duration{0}, su...))))
+	}
+	if b.has("clipbridge") && b.has("nginx") {
+		w.WriteString("\nGoals (paired per round, medians):\n\n")
+		r := b.pairedRatio("clipbridge", "nginx", "c64", rps)
+		fmt.Fprintf(w, "- local listener req/s at 64 conns vs nginx: %.2f× (goal ≥ 1.0×) %s\n", r, verdict(r >= 1))
+		if b.has("direct") {
+			d := b.pairedDelta("clipbridge", "direct", "c1", p50)
+			fmt.Fprintf(w, "- local listener p50 added over direct at 1 conn: %.0f µs (goal ≤ 100 µs) %s\n", d, verdict(d <= 100))
+		}
+		peak := mib(b.target("clipbridge").proc.memory("VmHWM"))
+		fmt.Fprintf(w, "- clipbridge peak RSS incl. 64 concurrent 10 MiB uploads: %.1f MiB (goal ≤ 150 MiB) %s\n", peak, verdict(peak <= 150))
+		idle := mib(b.target("clipbridge").idleRSS)
+		fmt.Fprintf(w, "- clipbridge idle RSS: %.1f MiB (goal ≤ 20 MiB) %s\n", idle, verdict(idle <= 20))
+		su := medianDur(startups["clipbridge"])
+		fmt.Fprintf(w, "- clipbridge start-up to ready line: %s (goal ≤ 50 ms) %s\n", fmtDur(su), verdict(su <= 50*time.Millisecond))
+	}
+	w.WriteString("\n")
+}
+
+func (b *bench) target(name string) *target {
+	for _, t := range b.targets {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// errors counts failed requests of every run of a case: socket errors,
+// timeouts and non-2xx/3xx answers.
+func (b *bench) errors(name string) int64 {
+	var n int64
+	for _, ss := range b.results[name] {
+		for _, s := range ss {
+			n += s.res.Errors + s.res.StatusErrors
+		}
+	}
+	return n
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "— met"
+	}
+	return "— **not met**"
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func medianDur(ds []time.Duration) time.Duration {
+	var xs []float64
+	for _, d := range ds {
+		xs = append(xs, float64(d))
+	}
+	return time.Duration(median(xs))
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func kernel() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return "Linux " + strings.TrimSpace(string(b))
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func wrkVersion() string {
+	out, _ := exec.Command("wrk", "--version").CombinedOutput()
+	f := strings.Fields(string(out))
+	if len(f) < 2 {
+		return "?"
+	}
+	return f[1]
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// target is one way of reaching the stand-in upstream: directly, or
+// through a proxy process the harness started.
+type target struct {
+	name string
+	// base is the URL the load generator hits; auth and runID are the
+	// headers it sends (runID only when talking to upstream directly).
+	base, auth, runID string
+	// proc is the proxy's process tree (root 0: none, the direct case).
+	proc procTree
+	// startup is how long the proxy took from exec to serving.
+	startup time.Duration
+	// idleRSS is the resident set after start-up and one request.
+	idleRSS int64
+	stop    func()
+}
+
+// secrets are the credentials of one benchmark run, generated fresh.
+type secrets struct {
+	runToken, runID, bridgeToken string
+}
+
+// clipbridgeStartup starts `clipbridge serve` in front of upstream and
+// waits for its ready line. Secrets go through the environment, as a
+// launcher passes them; the access log goes to a file like nginx's.
+func startClipbridge(bin, dir, upstream string, s secrets, extra ...string) (*target, error) {
+	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("clipbridge-%d.log", time.Now().UnixNano())))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	args := append([]string{"serve", "--log-format", "json"}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"CLIPBRIDGE_UPSTREAM=http://" + upstream,
+		"CLIPBRIDGE_RUN_TOKEN=" + s.runToken,
+		"CLIPBRIDGE_RUN_ID=" + s.runID,
+		"CLIPBRIDGE_BRIDGE_TOKEN=" + s.bridgeToken,
+	}
+	cmd.Stderr = logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	took := time.Since(start)
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	var ready struct {
+		Env struct {
+			URL string `json:"PAPERCLIP_API_URL"`
+			Key string `json:"PAPERCLIP_API_KEY"`
+		} `json:"env"`
+	}
+	if err != nil || json.Unmarshal([]byte(line), &ready) != nil || ready.Env.URL == "" {
+		stop()
+		return nil, fmt.Errorf("clipbridge gave no ready line (see %s): %v", logf.Name(), err)
+	}
+	return &target{
+		name: "clipbridge", base: ready.Env.URL, auth: "Bearer " + ready.Env.Key,
+		proc: procTree{root: cmd.Process.Pid}, startup: took, stop: stop,
+	}, nil
+}
+
+// freePort finds a loopback port for programs (nginx) that cannot bind
+// port 0 and report it.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitListening polls addr until it accepts a connection: nginx has no
+// ready line, and accepting is when it can serve.
+func waitListening(addr string, bound time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(bound)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return errors.New("exited before listening")
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	return fmt.Errorf("%s not listening after %v", addr, bound)
+}
+
