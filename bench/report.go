@@ -34,11 +34,13 @@ func (b *bench) stat(name, fig string, f func(sample) float64) []float64 {
 	return out
 }
 
-func rps(s sample) float64     { return float64(s.res.Requests) / s.res.seconds() }
-func p50(s sample) float64     { return float64(s.res.P50US) }
-func p99(s sample) float64     { return float64(s.res.P99US) }
-func mibps(s sample) float64   { return float64(s.res.Bytes) / s.res.seconds() / (1 << 20) }
-func upMiBps(s sample) float64 { return float64(s.res.Requests) * largeSize / s.res.seconds() / (1 << 20) }
+func rps(s sample) float64   { return float64(s.res.Requests) / s.res.seconds() }
+func p50(s sample) float64   { return float64(s.res.P50US) }
+func p99(s sample) float64   { return float64(s.res.P99US) }
+func mibps(s sample) float64 { return float64(s.res.Bytes) / s.res.seconds() / (1 << 20) }
+func upMiBps(s sample) float64 {
+	return float64(s.res.Requests) * largeSize / s.res.seconds() / (1 << 20)
+}
 func cpuPer1k(s sample) float64 {
 	return float64(s.cpu) / float64(time.Millisecond) / float64(s.res.Requests) * 1000
 }

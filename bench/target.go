@@ -119,4 +119,3 @@ func waitListening(addr string, bound time.Duration, exited <-chan struct{}) err
 	}
 	return fmt.Errorf("%s not listening after %v", addr, bound)
 }
-
