@@ -35,3 +35,7 @@ type unreadableStore struct{ store }
 func (s *unreadableStore) Read(context.Context, string, int64) ([]byte, error) {
 	return nil, errors.New("read u1.json: boom")
 }
+
+func contextWithCancel(t interface{ Context() context.Context }) (context.Context, context.CancelFunc) {
+	return context.WithCancel(t.Context())
+}

@@ -1,0 +1,171 @@
+package queue
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clipbridge/clipbridge/runner"
+)
+
+func testRunner(t *testing.T, kind string) runner.Runner {
+	t.Helper()
+	if kind == "local" {
+		return runner.NewLocal(runner.LocalOptions{})
+	}
+	ex, err := runner.NewExec(runner.ExecOptions{Prefix: execPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
+
+// §9.3 #10: the upload is skipped when the remote sha256 matches, and leaves no temp or lock files.
+func TestSyncBinary(t *testing.T) {
+	for _, kind := range []string{"local", "exec"} {
+		t.Run(kind, func(t *testing.T) {
+			r := testRunner(t, kind)
+			dir := t.TempDir()
+			src := filepath.Join(dir, "src-bin")
+			dst := filepath.Join(dir, "remote", "server", "clipbridge")
+			if err := os.WriteFile(src, []byte("binary v1 \x00\xff"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range []bool{true, false} {
+				up, err := syncBinary(t.Context(), r, src, dst, 10*time.Second)
+				if err != nil || up != want {
+					t.Fatalf("sync %d: uploaded=%v err=%v", i, up, err)
+				}
+			}
+			got, _ := os.ReadFile(dst)
+			if string(got) != "binary v1 \x00\xff" {
+				t.Fatalf("content %q", got)
+			}
+			if st, _ := os.Stat(dst); st.Mode()&0o111 == 0 {
+				t.Fatal("not executable")
+			}
+			_ = os.WriteFile(src, []byte("binary v2"), 0o755)
+			if up, err := syncBinary(t.Context(), r, src, dst, 10*time.Second); err != nil || !up {
+				t.Fatalf("changed binary: uploaded=%v err=%v", up, err)
+			}
+			if left := dirEntries(t, filepath.Dir(dst)); len(left) != 1 {
+				t.Fatalf("leftovers: %v", left)
+			}
+		})
+	}
+}
+
+// §9.3 #11: a corrupted upload is rejected and nothing torn is committed.
+func TestUploadMismatch(t *testing.T) {
+	r := testRunner(t, "exec")
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "server", "clipbridge")
+	good := []byte("the real binary")
+	sum := sha256.Sum256(good)
+	cases := map[string][]byte{"empty stdin": nil, "corrupted": []byte("the real binarY")}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := uploadBinary(t.Context(), r, bytes.NewReader(data), int64(len(good)), hex.EncodeToString(sum[:]), dst, 10*time.Second)
+			if !errors.Is(err, ErrUploadMismatch) || !strings.Contains(strings.ToLower(err.Error()), "sha mismatch") {
+				t.Fatalf("err = %v", err)
+			}
+			if left := dirEntries(t, filepath.Dir(dst)); len(left) != 0 {
+				t.Fatalf("leftovers: %v", left)
+			}
+		})
+	}
+}
+
+// StartGateway copies this test binary, starts it as the gateway with the token outside argv,
+// and our worker serves it; a killed gateway comes back on the same port; Stop ends it.
+func TestStartGateway(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"local", "exec"} {
+		t.Run(kind, func(t *testing.T) {
+			r := testRunner(t, kind)
+			dir := queueDir(t)
+			h := &recorder{}
+			startWorker(t, kind, dir, WorkerOptions{Handler: h, BridgeToken: []byte(testToken)})
+			g, err := StartGateway(t.Context(), LaunchOptions{Runner: r, Binary: self, QueueDir: dir, BridgeToken: testToken,
+				ResponseTimeout: 5 * time.Second, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runCtx, cancel := contextWithCancel(t)
+			runDone := make(chan error, 1)
+			go func() { runDone <- g.Run(runCtx) }()
+
+			env := g.AgentEnv()
+			if env["PAPERCLIP_API_KEY"] != testToken || env["PAPERCLIP_API_BRIDGE_MODE"] != "queue_v1" ||
+				env["PAPERCLIP_BRIDGE_QUEUE_DIR"] != dir || !strings.HasPrefix(env["PAPERCLIP_API_URL"], "http://127.0.0.1:") {
+				t.Fatalf("agent env %v", env)
+			}
+			get := func() int {
+				req, _ := http.NewRequest("GET", env["PAPERCLIP_API_URL"]+"/api/agents/me", nil)
+				req.Header.Set("Authorization", "Bearer "+env["PAPERCLIP_API_KEY"])
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return 0
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if code := get(); code != 200 {
+				t.Fatalf("GET through launched gateway: %d", code)
+			}
+			if where := cmdlineContaining(t, testToken); where != "" {
+				t.Fatalf("bridge token visible in argv: %s", where)
+			}
+			// Kill it: Run restarts it on the same port.
+			pid := g.Ready().PID
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			eventually(t, "gateway restarted", func() bool { return g.Ready().PID != pid && get() == 200 })
+			if g.Ready().BaseURL != env["PAPERCLIP_API_URL"] {
+				t.Fatalf("URL changed: %s -> %s", env["PAPERCLIP_API_URL"], g.Ready().BaseURL)
+			}
+			cancel()
+			if err := <-runDone; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "ready.json")); !os.IsNotExist(err) {
+				t.Fatal("ready.json left after stop")
+			}
+			if c, err := net.Dial("tcp", strings.TrimPrefix(env["PAPERCLIP_API_URL"], "http://")); err == nil {
+				c.Close()
+				t.Fatal("gateway still listening after stop")
+			}
+			if g2, err := StartGateway(t.Context(), LaunchOptions{Runner: r, Binary: self, QueueDir: dir, BridgeToken: testToken, Logger: testLogger(t)}); err != nil || g2.Uploaded {
+				t.Fatalf("second launch: uploaded=%v err=%v", g2 != nil && g2.Uploaded, err)
+			} else {
+				g2.Stop()
+			}
+		})
+	}
+}
+
+// cmdlineContaining returns a process whose command line contains s, or "".
+func cmdlineContaining(t *testing.T, s string) string {
+	t.Helper()
+	entries, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	if len(entries) == 0 {
+		t.Skip("no /proc to inspect")
+	}
+	for _, e := range entries {
+		if b, err := os.ReadFile(e); err == nil && bytes.Contains(b, []byte(s)) {
+			return e + ": " + strings.ReplaceAll(string(b), "\x00", " ")
+		}
+	}
+	return ""
+}
