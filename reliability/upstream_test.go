@@ -24,7 +24,8 @@ const (
 // upstreamHandler is the stand-in Paperclip API of the suite. Every
 // request carries its own id in the query (?req=...), which the query
 // rule forwards byte for byte; the handler records each arrival with
-// record before answering, and echoes the id, so the client can tell
+// record before answering (for a mutation: once its whole body arrived),
+// and echoes the id, so the client can tell
 // whose answer it got and the test can count how often each mutation
 // reached upstream. It refuses anything without the run token.
 func upstreamHandler(runToken string, delay time.Duration, record func(method, id string)) http.Handler {
@@ -35,11 +36,15 @@ func upstreamHandler(runToken string, delay time.Duration, record func(method, i
 			return
 		}
 		id := r.URL.Query().Get("req")
+		if r.Method != http.MethodGet {
+			// Only a complete body makes a request that takes effect; a
+			// body cut short is the bridge correctly giving up.
+			if _, err := io.Copy(io.Discard, r.Body); err != nil {
+				return
+			}
+		}
 		if record != nil {
 			record(r.Method, id)
-		}
-		if r.Method != http.MethodGet {
-			_, _ = io.Copy(io.Discard, r.Body)
 		}
 		if delay > 0 {
 			time.Sleep(delay)
