@@ -39,13 +39,22 @@ func QuoteArgs(args []string) string {
 // prelude renders the stdin text that bootstrapScript evaluates for c: a random marker line,
 // exports, cd, the script (or `exec` of Args), and the marker again. The marker is random per
 // command so no value or script line can end the prelude early.
-func prelude(c Command) []byte {
+func prelude(c Command) []byte { return preludeText(c, false) }
+
+// pidReport is the prelude's first line for runners that need the remote shell's pid (ssh): it
+// goes to stderr, where the runner takes it off before the caller sees any output.
+const pidReport = `printf '__cbpid %s\n' "$$" >&2`
+
+func preludeText(c Command, reportPID bool) []byte {
 	var raw [12]byte
 	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails on supported platforms.
 	marker := "__clipbridge_" + hex.EncodeToString(raw[:]) + "__"
 
 	var b strings.Builder
 	b.WriteString(marker + "\n")
+	if reportPID {
+		b.WriteString(pidReport + "\n")
+	}
 	keys := make([]string, 0, len(c.Env))
 	for k := range c.Env {
 		keys = append(keys, k)
@@ -72,7 +81,11 @@ func prelude(c Command) []byte {
 // preludeReader returns the full stdin of a bootstrapped command: the prelude, then stdin (or
 // nothing when stdin is nil).
 func preludeReader(c Command, stdin io.Reader) io.Reader {
-	p := strings.NewReader(string(prelude(c)))
+	return preludeReaderPID(c, stdin, false)
+}
+
+func preludeReaderPID(c Command, stdin io.Reader, reportPID bool) io.Reader {
+	p := strings.NewReader(string(preludeText(c, reportPID)))
 	if stdin == nil {
 		return p
 	}

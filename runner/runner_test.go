@@ -228,3 +228,5 @@ func TestResultErr(t *testing.T) {
 		}
 	}
 }
+
+var getenv = os.Getenv
