@@ -23,7 +23,7 @@ type upstreamCall struct {
 // handler and a stand-in upstream: the run JWT reaches upstream, the bridge token never does,
 // and the route allowlist applies (§9.3 #1, #2; §9.2 "starts a localhost Paperclip bridge").
 func TestEndToEnd(t *testing.T) {
-	for _, kind := range []string{"local", "exec"} {
+	for _, kind := range []string{"local", "exec", "ssh"} {
 		t.Run(kind, func(t *testing.T) {
 			var mu sync.Mutex
 			var calls []upstreamCall

@@ -52,7 +52,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // storeKinds are the ways the worker reaches a queue directory in tests: this machine with
 // fsnotify, and the shell co-process under bash, under plain sh, and through an exec prefix.
-var storeKinds = []string{"local", "coproc-bash", "coproc-sh", "exec"}
+// "ssh" runs the co-process over a real sshd (skipped visibly when sshd is missing, unless
+// CLIPBRIDGE_REQUIRE_SSHD=1).
+var storeKinds = []string{"local", "coproc-bash", "coproc-sh", "exec", "ssh"}
 
 var execPrefix = []string{"sh", "-c", `exec "$@"`, "sh"}
 
@@ -66,12 +68,8 @@ func newTestStore(t *testing.T, kind, dir string) store {
 		s := newRemoteStore(runner.NewLocal(runner.LocalOptions{}), dir, 5*time.Second, log)
 		s.noBash = kind == "coproc-sh"
 		return s
-	case "exec":
-		ex, err := runner.NewExec(runner.ExecOptions{Prefix: execPrefix})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return newRemoteStore(ex, dir, 5*time.Second, log)
+	case "exec", "ssh":
+		return newRemoteStore(testRunner(t, kind), dir, 5*time.Second, log)
 	}
 	t.Fatalf("unknown store kind %s", kind)
 	return nil

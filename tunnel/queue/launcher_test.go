@@ -14,13 +14,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipbridge/clipbridge/internal/realsshd"
 	"github.com/clipbridge/clipbridge/runner"
+	"github.com/clipbridge/clipbridge/sshconn"
 )
 
 func testRunner(t *testing.T, kind string) runner.Runner {
 	t.Helper()
-	if kind == "local" {
+	switch kind {
+	case "local":
 		return runner.NewLocal(runner.LocalOptions{})
+	case "ssh":
+		srv := realsshd.StartT(t, realsshd.Config{})
+		r, err := runner.NewSSH(runner.SSHOptions{Conn: sshconn.Options{Host: srv.Host, Port: srv.Port, User: srv.User,
+			KeyPEM: srv.ClientKeyPEM, KnownHosts: srv.KnownHostsLine(), NoAgent: true, NoDefaultKeys: true},
+			Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		return r
 	}
 	ex, err := runner.NewExec(runner.ExecOptions{Prefix: execPrefix})
 	if err != nil {
@@ -31,7 +44,7 @@ func testRunner(t *testing.T, kind string) runner.Runner {
 
 // §9.3 #10: the upload is skipped when the remote sha256 matches, and leaves no temp or lock files.
 func TestSyncBinary(t *testing.T) {
-	for _, kind := range []string{"local", "exec"} {
+	for _, kind := range []string{"local", "exec", "ssh"} {
 		t.Run(kind, func(t *testing.T) {
 			r := testRunner(t, kind)
 			dir := t.TempDir()
@@ -92,7 +105,7 @@ func TestStartGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range []string{"local", "exec"} {
+	for _, kind := range []string{"local", "exec", "ssh"} {
 		t.Run(kind, func(t *testing.T) {
 			r := testRunner(t, kind)
 			dir := queueDir(t)
