@@ -80,13 +80,15 @@ func (c *conn) session(nch ssh.NewChannel) {
 			var p struct{ Signal string }
 			_ = ssh.Unmarshal(req.Payload, &p)
 			mu.Lock()
-			if sig, ok := signalNumbers[p.Signal]; ok && started {
+			sig, ok := signalNumbers[p.Signal]
+			ok = ok && started
+			if ok {
 				// Negative pid: the whole process group, like sshd's killpg.
-				_ = syscall.Kill(-cmd.Process.Pid, sig)
+				ok = syscall.Kill(-cmd.Process.Pid, sig) == nil
 			}
 			mu.Unlock()
 			if req.WantReply {
-				_ = req.Reply(false, nil)
+				_ = req.Reply(ok, nil)
 			}
 		default:
 			if req.WantReply {

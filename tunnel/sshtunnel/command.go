@@ -87,7 +87,11 @@ func (t *Tunnel) RunCommand(ctx context.Context, cmd Command) (int, error) {
 		stdin = strings.NewReader("")
 	}
 	sess.Stdin = io.MultiReader(strings.NewReader(cmd.BridgeToken+"\n"), stdin)
-	sess.Stdout, sess.Stderr = cmd.Stdout, cmd.Stderr
+	if cmd.Stdout == nil {
+		cmd.Stdout = io.Discard
+	}
+	stdout := &markerWriter{dst: cmd.Stdout}
+	sess.Stdout, sess.Stderr = stdout, cmd.Stderr
 	if err := sess.Start(remote); err != nil {
 		return ExitNoStatus, fmt.Errorf("remote command: start: %w", err)
 	}
@@ -98,6 +102,14 @@ func (t *Tunnel) RunCommand(ctx context.Context, cmd Command) (int, error) {
 	if grace <= 0 {
 		grace = DefaultKillGrace
 	}
+	signal := func(sig ssh.Signal) {
+		// Delivery must not wait on ctx, which may be what just ended.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteExecTimeout)
+		defer cancel()
+		if err := remoteSignal(sctx, client, sess, int(stdout.pid.Load()), sig); err != nil {
+			t.opts.Logger.Warn("signal not delivered to remote command", "signal", string(sig), "error", err)
+		}
+	}
 	var (
 		ctxDone = ctx.Done()
 		killC   <-chan time.Time
@@ -106,38 +118,41 @@ func (t *Tunnel) RunCommand(ctx context.Context, cmd Command) (int, error) {
 	for {
 		select {
 		case err := <-waitDone:
+			_ = stdout.finish()
 			return exitStatus(err)
 		case sig := <-cmd.Signals:
 			if s, ok := sshSignal(sig); ok {
-				_ = sess.Signal(s)
+				signal(s)
 			}
 		case <-ctxDone:
 			ctxDone = nil
-			_ = sess.Signal(ssh.SIGTERM)
+			signal(ssh.SIGTERM)
 			killC = time.After(grace)
 		case <-killC:
 			killC = nil
-			_ = sess.Signal(ssh.SIGKILL)
-			// Give the exit-signal message a moment to arrive, then stop
-			// waiting for a server that ignores signal requests.
-			closeC = time.After(time.Second)
+			signal(ssh.SIGKILL)
+			// Give the exit status a moment to arrive, then stop waiting
+			// for a command that could not be killed.
+			closeC = time.After(2 * time.Second)
 		case <-closeC:
 			_ = sess.Close()
-			closeC = nil
+			_ = stdout.finish()
+			return ExitNoStatus, errors.New("remote command did not exit after SIGKILL; abandoned")
 		}
 	}
 }
 
 // remoteCommand builds the command line sent to sshd. The login shell runs
 // `exec sh -c PRELUDE clipbridge-run URL ARGV...`; the prelude reads the
-// token from stdin, exports the three variables and execs ARGV, so the
-// command keeps the session's pid and receives forwarded signals directly.
+// token from stdin, reports its pid on stdout (stripped by markerWriter),
+// exports the three variables and execs ARGV, so the command keeps the
+// session's pid and process group, which is what signals target.
 func remoteCommand(url string, argv []string) (string, error) {
 	args, err := sshconn.QuoteArgs(argv)
 	if err != nil {
 		return "", fmt.Errorf("sshtunnel: %w", err)
 	}
-	const prelude = `IFS= read -r PAPERCLIP_API_KEY || exit 125; ` +
+	const prelude = `IFS= read -r PAPERCLIP_API_KEY || exit 125; echo "` + pidMarker + `$$"; ` +
 		`PAPERCLIP_API_URL=$1; PAPERCLIP_API_BRIDGE_MODE=queue_v1; ` +
 		`export PAPERCLIP_API_KEY PAPERCLIP_API_URL PAPERCLIP_API_BRIDGE_MODE; shift; exec "$@"`
 	return "exec sh -c " + sshconn.Quote(prelude) + " clipbridge-run " + sshconn.Quote(url) + " " + args, nil

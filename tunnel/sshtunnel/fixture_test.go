@@ -128,7 +128,8 @@ func (b *logBuffer) logger() *slog.Logger {
 type running struct {
 	*Tunnel
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Run returns
+	err    error         // Run's result, valid after done
 }
 
 // start runs a tunnel and waits until it is ready, failing the test if Run
@@ -138,8 +139,8 @@ func start(t *testing.T, o Options) *running {
 	r := startAsync(t, o)
 	select {
 	case <-r.Ready():
-	case err := <-r.done:
-		t.Fatalf("Run returned before ready: %v", err)
+	case <-r.done:
+		t.Fatalf("Run returned before ready: %v", r.err)
 	case <-time.After(15 * time.Second):
 		t.Fatal("tunnel not ready after 15s")
 	}
@@ -153,8 +154,11 @@ func startAsync(t *testing.T, o Options) *running {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Tunnel: tun, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- tun.Run(ctx) }()
+	r := &running{Tunnel: tun, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = tun.Run(ctx)
+	}()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
@@ -164,12 +168,9 @@ func (r *running) stop(t *testing.T) {
 	t.Helper()
 	r.cancel()
 	select {
-	case err, ok := <-r.done:
-		if ok && err != nil && !isClassified(err) {
-			t.Errorf("Run: %v", err)
-		}
-		if ok {
-			close(r.done)
+	case <-r.done:
+		if r.err != nil && !isClassified(r.err) {
+			t.Errorf("Run: %v", r.err)
 		}
 	case <-time.After(20 * time.Second):
 		t.Error("Run did not return after cancel")
