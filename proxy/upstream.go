@@ -27,8 +27,10 @@ type upstreamClient struct {
 	dialer    net.Dialer
 	maxIdle   int
 
-	mu   sync.Mutex
-	idle []*upConn // LIFO: the most recently used connection is the warmest
+	mu     sync.Mutex
+	idle   []*upConn   // LIFO: the most recently used connection is the warmest
+	reaper *time.Timer // armed while idle is not empty
+	closed bool
 }
 
 // upConn is one pooled connection.
@@ -129,9 +131,12 @@ func (c *upstreamClient) put(pc *upConn) {
 	_ = pc.SetDeadline(time.Time{})
 	pc.idleSince = time.Now()
 	c.mu.Lock()
-	if len(c.idle) < c.maxIdle {
+	if !c.closed && len(c.idle) < c.maxIdle {
 		c.idle = append(c.idle, pc)
 		pc = nil
+		if c.reaper == nil {
+			c.reaper = time.AfterFunc(idleTimeout, c.reap)
+		}
 	}
 	c.mu.Unlock()
 	if pc != nil {
@@ -139,11 +144,41 @@ func (c *upstreamClient) put(pc *upConn) {
 	}
 }
 
-// closeIdle closes every pooled connection.
+// reap closes connections idle past idleTimeout. Without it, a burst of
+// traffic would leave its connections open (and, once upstream closes its
+// end, in CLOSE_WAIT) until the next burst. The oldest connections sit at
+// the bottom of the LIFO stack, so the expired ones are a prefix.
+func (c *upstreamClient) reap() {
+	now := time.Now()
+	c.mu.Lock()
+	n := 0
+	for n < len(c.idle) && now.Sub(c.idle[n].idleSince) >= idleTimeout {
+		n++
+	}
+	expired := append([]*upConn(nil), c.idle[:n]...)
+	c.idle = append(c.idle[:0], c.idle[n:]...)
+	clear(c.idle[len(c.idle):cap(c.idle)])
+	c.reaper = nil
+	if len(c.idle) > 0 && !c.closed {
+		// Next expiry: the new oldest connection's.
+		c.reaper = time.AfterFunc(idleTimeout-now.Sub(c.idle[0].idleSince), c.reap)
+	}
+	c.mu.Unlock()
+	for _, pc := range expired {
+		pc.Close()
+	}
+}
+
+// closeIdle closes every pooled connection and stops pooling.
 func (c *upstreamClient) closeIdle() {
 	c.mu.Lock()
 	idle := c.idle
 	c.idle = nil
+	c.closed = true
+	if c.reaper != nil {
+		c.reaper.Stop()
+		c.reaper = nil
+	}
 	c.mu.Unlock()
 	for _, pc := range idle {
 		pc.Close()

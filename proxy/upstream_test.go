@@ -106,3 +106,47 @@ func TestStalePooledConnection(t *testing.T) {
 		}
 	})
 }
+
+// Idle connections are closed once they pass the idle timeout, even when
+// no further request comes to notice them.
+func TestIdleConnectionsReaped(t *testing.T) {
+	var open atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	up.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	b := newBridge(t, up.URL, nil)
+	done := make(chan struct{})
+	for i := 0; i < 8; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			req, _ := http.NewRequest("GET", b.URL+"/api/agents/me", nil)
+			req.Header.Set("Authorization", "Bearer "+testBridgeToken)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		<-done
+	}
+	if open.Load() == 0 {
+		t.Fatal("no upstream connection was pooled")
+	}
+	deadline := time.Now().Add(idleTimeout + 2*time.Second)
+	for open.Load() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d upstream connections still open %v after the last request", open.Load(), idleTimeout+2*time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
