@@ -64,13 +64,16 @@ const coprocScript = `mkdir -p "$CB_Q/requests" "$CB_Q/responses" "$CB_Q/logs" &
 command -v base64 >/dev/null 2>&1 || { echo ":9 base64 is not installed on the execution host"; exit 1; }
 cb_rt=0; [ -n "${BASH_VERSION:-}" ] && cb_rt=1
 cb_gnu=0; case $(head --version 2>/dev/null) in *GNU*) cb_gnu=1;; esac
+[ -n "${CB_NO_GNU_HEAD:-}" ] && cb_gnu=0
 cb_ss=$CB_SLEEP_S; cb_sm=$CB_SLEEP_MS; sleep 0.001 2>/dev/null || { cb_ss=1; cb_sm=1000; }
 cb_readn() { if [ "$cb_gnu" = 1 ]; then head -c "$1"; else dd bs=1 count="$1" 2>/dev/null; fi; }
 cb_recv() { cb_readn "$1" > "$2" && IFS= read -r cb_ok && [ "$cb_ok" = end ]; }
 cb_any() {
   for cb_f in requests/*.json; do
     [ -f "$cb_f" ] || continue
-    case " $cb_skip " in *" ${cb_f#requests/} "*) continue;; esac
+    cb_n=${cb_f#requests/}
+    case $cb_n in .*|*[!A-Za-z0-9._-]*) continue;; esac
+    case " $cb_skip " in *" $cb_n "*) continue;; esac
     return 0
   done
   return 1

@@ -3,8 +3,11 @@ package queue
 import (
 	"context"
 	"errors"
+	"io"
 	"sync/atomic"
 	"time"
+
+	"github.com/clipbridge/clipbridge/runner"
 )
 
 type contextT = context.Context
@@ -39,3 +42,32 @@ func (s *unreadableStore) Read(context.Context, string, int64) ([]byte, error) {
 func contextWithCancel(t interface{ Context() context.Context }) (context.Context, context.CancelFunc) {
 	return context.WithCancel(t.Context())
 }
+
+// hangingRunner makes the first co-process hang before its greeting and the second one deaf
+// (commands never reach it), then behaves: a hung exec must cost a timeout, never the loop.
+type hangingRunner struct {
+	runner.Runner
+	starts atomic.Int32
+}
+
+func (r *hangingRunner) Start(ctx context.Context, c runner.Command) (runner.Process, error) {
+	switch r.starts.Add(1) {
+	case 1:
+		return r.Runner.Start(ctx, runner.Command{Script: "sleep 60"})
+	case 2:
+		p, err := r.Runner.Start(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		return deafProcess{Process: p}, nil
+	}
+	return r.Runner.Start(ctx, c)
+}
+
+type deafProcess struct{ runner.Process }
+
+func (deafProcess) Stdin() io.WriteCloser { return nopWriteCloser{io.Discard} }
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }

@@ -35,6 +35,8 @@ type store interface {
 	Prepare(ctx context.Context) error
 	// Wait returns the sorted request names once one that is not in skip exists, after wait has
 	// passed, or as soon as ctx is done (then with ctx's error). Wait(ctx, 0, nil) just lists.
+	// It may return earlier with nothing new (a shell without `read -t` caps each wait), so
+	// callers loop.
 	Wait(ctx context.Context, wait time.Duration, skip map[string]bool) ([]string, error)
 	// Read returns the content of requests/<name>: ErrNotExist if it is gone, ErrTooLarge if it
 	// holds more than limit bytes.

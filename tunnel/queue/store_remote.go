@@ -44,8 +44,9 @@ type remoteStore struct {
 	dir       string
 	log       *slog.Logger
 	opTimeout time.Duration
-	// noBash keeps the co-process in plain sh even where bash exists (tests of the sh path).
-	noBash bool
+	// noBash keeps the co-process in plain sh even where bash exists, and noGNUHead makes it
+	// read payloads with `dd` (tests of the paths taken on busybox-style hosts).
+	noBash, noGNUHead bool
 
 	mu sync.Mutex // one command at a time on the co-process
 	cp *coproc    // nil until started, and again after a failure
@@ -98,6 +99,9 @@ func (s *remoteStore) start(ctx context.Context) (*coproc, error) {
 	}
 	if s.noBash {
 		env["CB_NO_BASH"] = "1"
+	}
+	if s.noGNUHead {
+		env["CB_NO_GNU_HEAD"] = "1"
 	}
 	p, err := s.run.Start(context.WithoutCancel(ctx), runner.Command{Script: coprocLauncher, Env: env})
 	if err != nil {

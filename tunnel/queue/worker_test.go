@@ -398,3 +398,19 @@ func TestFileNames(t *testing.T) {
 		t.Error("idFromName")
 	}
 }
+
+// A co-process that hangs (before its greeting, or mid-operation) is killed at the operation
+// timeout and replaced; the loop survives and the request is answered.
+func TestWorkerSurvivesHungExec(t *testing.T) {
+	dir := queueDir(t)
+	hr := &hangingRunner{Runner: testRunner(t, "local")}
+	startWorkerWrapped(t, "local", dir, WorkerOptions{Handler: &recorder{}, ListWait: 200 * time.Millisecond},
+		func(store) store { return newRemoteStore(hr, dir, 300*time.Millisecond, testLogger(t)) })
+	writeEnvelope(t, dir, paperclipRequest{ID: "h1", Method: "GET", Path: "/a"})
+	if r := awaitResponse(t, dir, "h1"); r.Status != 200 {
+		t.Fatalf("got %+v", r)
+	}
+	if n := hr.starts.Load(); n < 3 {
+		t.Fatalf("co-process started %d times", n)
+	}
+}
