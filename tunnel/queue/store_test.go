@@ -125,6 +125,8 @@ func TestStoreContract(t *testing.T) {
 	}
 }
 
-func itoaPID() string { return strings.TrimSpace(strings.Fields(string(mustRead("/proc/self/stat")))[0]) }
+func itoaPID() string {
+	return strings.TrimSpace(strings.Fields(string(mustRead("/proc/self/stat")))[0])
+}
 
 func mustRead(p string) []byte { b, _ := os.ReadFile(p); return b }
