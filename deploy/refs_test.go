@@ -82,7 +82,9 @@ func templateLabelRefs(text string) []string {
 	var out []string
 	for _, re := range []*regexp.Regexp{templateRE, legendRE} {
 		for _, m := range re.FindAllStringSubmatch(text, -1) {
-			out = append(out, m[1])
+			if m[1] != "end" && m[1] != "else" { // template keywords
+				out = append(out, m[1])
+			}
 		}
 	}
 	slices.Sort(out)
