@@ -10,7 +10,9 @@ package queue
 //
 //	W <ms> [skip…]    wait up to ms for a request file not in skip, then list:  N <name>… :0
 //	R <name> <n>      the first n bytes of requests/<name>, base64 lines:        … :0 | :2 missing
-//	P <name> <g> <n>  then n raw bytes and "end\n": write responses/<name>     :0 wrote|gone|exists
+//	P <name> <g> <r> <n> <t|b>  then n raw bytes and "end\n": write responses/<name>
+//	                  (guarded on the request when g=1; then remove it when r=1; t = the
+//	                  payload has no NUL byte, so bash may read it with a builtin)  :0 wrote|gone|exists
 //	D <name>          remove requests/<name>                                     :0
 //	S                 sweep dead writers' locks and temp files                  :0
 //	(empty line)      wakes a W early; otherwise ignored
@@ -35,13 +37,13 @@ eval "$CB_SCRIPT"
 // exactly the payload; it is defined by the caller.
 const putScriptCommon = `
 cb_put() {
-  cb_r="responses/$1"; cb_l="$cb_r.paperclip-write.lock"; cb_t="$cb_r.tmp"; cb_i=0
+  cb_r="responses/$1"; cb_l="$cb_r.paperclip-write.lock"; cb_t="$cb_r.tmp"; cb_i=0; cb_rm=
   while ! mkdir "$cb_l" 2>/dev/null; do
     cb_p=$(cat "$cb_l/pid" 2>/dev/null)
     if [ -n "$cb_p" ] && ! kill -0 "$cb_p" 2>/dev/null; then rm -rf "$cb_l"; continue; fi
     cb_i=$((cb_i + 1))
     if [ "$cb_i" -ge 600 ]; then
-      cb_recv "$3" /dev/null || exit 1
+      cb_recv "$4" /dev/null || exit 1
       echo ":4 Timed out acquiring sandbox callback bridge response lock."; return
     fi
     sleep 0.05 2>/dev/null || sleep 1
@@ -50,10 +52,11 @@ cb_put() {
   if [ "$2" = 1 ] && [ ! -e "requests/$1" ]; then cb_w=gone
   elif [ -e "$cb_r" ]; then cb_w=exists
   else cb_w=wrote; fi
-  if [ "$cb_w" = wrote ]; then cb_recv "$3" "$cb_t" || cb_w=torn; else cb_recv "$3" /dev/null || cb_w=torn; fi
-  if [ "$cb_w" = torn ]; then rm -f "$cb_t"; rm -rf "$cb_l"; echo ":6 torn response payload"; exit 1; fi
-  if [ "$cb_w" = wrote ] && ! mv -f "$cb_t" "$cb_r"; then cb_w=failed; fi
-  rm -f "$cb_t"; rm -rf "$cb_l"
+  if [ "$cb_w" = wrote ]; then cb_recv "$4" "$cb_t" || cb_w=torn; else cb_recv "$4" /dev/null || cb_w=torn; fi
+  if [ "$cb_w" = torn ]; then rm -rf "$cb_t" "$cb_l"; echo ":6 torn response payload"; exit 1; fi
+  if [ "$cb_w" = wrote ] && ! mv -f "$cb_t" "$cb_r"; then cb_w=failed; rm -f "$cb_t"; fi
+  [ "$3" = 1 ] && [ "$cb_w" != failed ] && cb_rm="requests/$1"
+  rm -rf "$cb_l" $cb_rm
   if [ "$cb_w" = failed ]; then echo ":5 write bridge response $cb_r failed"; else echo ":0 $cb_w"; fi
 }
 `
@@ -62,12 +65,22 @@ cb_put() {
 // the bash wait tick; CB_SLEEP_MS/CB_SLEEP_S the sh polling interval.
 const coprocScript = `mkdir -p "$CB_Q/requests" "$CB_Q/responses" "$CB_Q/logs" && cd "$CB_Q" || { echo ":9 cannot prepare queue directory $CB_Q"; exit 1; }
 command -v base64 >/dev/null 2>&1 || { echo ":9 base64 is not installed on the execution host"; exit 1; }
-cb_rt=0; [ -n "${BASH_VERSION:-}" ] && cb_rt=1
+cb_rt=0; [ -n "${BASH_VERSION:-}" ] && cb_rt=1 && export LC_ALL=C
 cb_gnu=0; case $(head --version 2>/dev/null) in *GNU*) cb_gnu=1;; esac
 [ -n "${CB_NO_GNU_HEAD:-}" ] && cb_gnu=0
 cb_ss=$CB_SLEEP_S; cb_sm=$CB_SLEEP_MS; sleep 0.001 2>/dev/null || { cb_ss=1; cb_sm=1000; }
 cb_readn() { if [ "$cb_gnu" = 1 ]; then head -c "$1"; else dd bs=1 count="$1" 2>/dev/null; fi; }
-cb_recv() { cb_readn "$1" > "$2" && IFS= read -r cb_ok && [ "$cb_ok" = end ]; }
+cb_recv() {
+  if [ "$cb_rt" = 1 ] && [ "$cb_text" = t ] && [ "$1" -le 65536 ]; then
+    # bash: read the counted payload with a builtin (no fork); LC_ALL=C makes -N count bytes.
+    # Only for payloads the host marked NUL-free (t): bash's read drops NUL bytes.
+    cb_data=; [ "$1" = 0 ] || IFS= read -r -N "$1" cb_data || return 1
+    printf '%s' "$cb_data" > "$2" || return 1
+  else
+    cb_readn "$1" > "$2" || return 1
+  fi
+  IFS= read -r cb_ok && [ "$cb_ok" = end ]
+}
 cb_any() {
   for cb_f in requests/*.json; do
     [ -f "$cb_f" ] || continue
@@ -113,6 +126,7 @@ cb_wait() {
 cb_read() {
   cb_f="requests/$1"
   if [ ! -f "$cb_f" ] || [ -h "$cb_f" ] || ! command exec 3< "$cb_f"; then echo ":2 missing"; return; fi
+  # Not bash's read: it drops NUL bytes, and the worker must judge the exact file.
   head -c "$2" <&3 | base64
   exec 3<&-
   echo ":0"
@@ -136,7 +150,7 @@ while IFS= read -r cb_line; do
   case ${1:-} in
     W) shift; cb_wait "$@" ;;
     R) cb_read "$2" "$3" ;;
-    P) cb_put "$2" "$3" "$4" ;;
+    P) cb_text=${6:-b}; cb_put "$2" "$3" "$4" "$5" ;;
     D) rm -f "requests/$2"; echo ":0" ;;
     S) cb_sweep ;;
     '') ;;
@@ -147,9 +161,9 @@ done
 
 // putExecScript writes one response in its own exec, with the payload as the whole of stdin. The
 // worker uses it for large responses when the co-process cannot read a counted payload quickly
-// (no GNU head). Arguments arrive in CB_Q, CB_NAME, CB_GUARD and CB_LEN.
+// (no GNU head). Arguments arrive in CB_Q, CB_NAME, CB_GUARD, CB_REMOVE and CB_LEN.
 const putExecScript = `cd "$CB_Q" || exit 1
 cb_recv() { if [ "$2" = /dev/null ]; then cat >/dev/null; else cat > "$2" && [ "$(($(wc -c < "$2")))" -eq "$1" ]; fi; }
 ` + putScriptCommon + `
-cb_put "$CB_NAME" "$CB_GUARD" "$CB_LEN"
+cb_put "$CB_NAME" "$CB_GUARD" "$CB_REMOVE" "$CB_LEN"
 `

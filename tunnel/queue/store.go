@@ -43,8 +43,10 @@ type store interface {
 	Read(ctx context.Context, name string, limit int64) ([]byte, error)
 	// Write publishes responses/<name> atomically (.tmp then rename) under Paperclip's
 	// `<response>.paperclip-write.lock` mutex. With guard it writes only while requests/<name>
-	// still exists, so a late answer never leaves an orphaned response.
-	Write(ctx context.Context, name string, data []byte, guard bool) (WriteResult, error)
+	// still exists, so a late answer never leaves an orphaned response. With remove it then
+	// deletes requests/<name> (also when another writer had answered), still under the lock, so
+	// the request goes only once its answer has landed; it saves the worker a round trip.
+	Write(ctx context.Context, name string, data []byte, guard, remove bool) (WriteResult, error)
 	// Remove deletes requests/<name>; a missing file is fine.
 	Remove(ctx context.Context, name string) error
 	// Sweep removes leftovers of crashed writers: response temp files and locks whose pid is dead.

@@ -171,7 +171,7 @@ func (s *localStore) Read(_ context.Context, name string, limit int64) ([]byte, 
 }
 
 // Write implements store.
-func (s *localStore) Write(ctx context.Context, name string, data []byte, guard bool) (WriteResult, error) {
+func (s *localStore) Write(ctx context.Context, name string, data []byte, guard, remove bool) (WriteResult, error) {
 	resp := filepath.Join(s.responses(), name)
 	if err := os.MkdirAll(s.responses(), 0o755); err != nil {
 		return 0, err
@@ -187,6 +187,9 @@ func (s *localStore) Write(ctx context.Context, name string, data []byte, guard 
 		}
 	}
 	if _, err := os.Lstat(resp); err == nil {
+		if remove {
+			return SkippedExists, s.Remove(ctx, name)
+		}
 		return SkippedExists, nil
 	}
 	tmp := resp + ".tmp"
@@ -197,6 +200,9 @@ func (s *localStore) Write(ctx context.Context, name string, data []byte, guard 
 	if err := os.Rename(tmp, resp); err != nil {
 		_ = os.Remove(tmp)
 		return 0, fmt.Errorf("write bridge response %s: %w", resp, err)
+	}
+	if remove {
+		return Wrote, s.Remove(ctx, name)
 	}
 	return Wrote, nil
 }

@@ -344,10 +344,13 @@ func (s *remoteStore) Read(ctx context.Context, name string, limit int64) ([]byt
 }
 
 // Write implements store.
-func (s *remoteStore) Write(ctx context.Context, name string, data []byte, guard bool) (WriteResult, error) {
-	g := "0"
+func (s *remoteStore) Write(ctx context.Context, name string, data []byte, guard, remove bool) (WriteResult, error) {
+	g, rm := "0", "0"
 	if guard {
 		g = "1"
+	}
+	if remove {
+		rm = "1"
 	}
 	var result string
 	useExec := false
@@ -360,7 +363,11 @@ func (s *remoteStore) Write(ctx context.Context, name string, data []byte, guard
 		defer s.wmu.Unlock()
 		// One write for command, payload and trailer keeps them together on the wire.
 		msg := make([]byte, 0, len(data)+64)
-		msg = fmt.Appendf(msg, "P %s %s %d\n", name, g, len(data))
+		mode := "t"
+		if bytes.IndexByte(data, 0) >= 0 {
+			mode = "b"
+		}
+		msg = fmt.Appendf(msg, "P %s %s %s %d %s\n", name, g, rm, len(data), mode)
 		msg = append(append(msg, data...), "end\n"...)
 		_, err := c.stdin.Write(msg)
 		return err
@@ -382,7 +389,7 @@ func (s *remoteStore) Write(ctx context.Context, name string, data []byte, guard
 		return nil
 	})
 	if err == nil && useExec {
-		result, err = s.writeExec(ctx, name, g, data)
+		result, err = s.writeExec(ctx, name, g, rm, data)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("write bridge response %s/responses/%s: %w", s.dir, name, err)
@@ -399,10 +406,10 @@ func (s *remoteStore) Write(ctx context.Context, name string, data []byte, guard
 }
 
 // writeExec writes one response through its own exec (see largePutBytes).
-func (s *remoteStore) writeExec(ctx context.Context, name, guard string, data []byte) (string, error) {
+func (s *remoteStore) writeExec(ctx context.Context, name, guard, remove string, data []byte) (string, error) {
 	res, err := s.run.Run(ctx, runner.Command{
 		Script: putExecScript,
-		Env: map[string]string{"CB_Q": s.dir, "CB_NAME": name, "CB_GUARD": guard, "CB_LEN": strconv.Itoa(len(data)),
+		Env: map[string]string{"CB_Q": s.dir, "CB_NAME": name, "CB_GUARD": guard, "CB_REMOVE": remove, "CB_LEN": strconv.Itoa(len(data)),
 			"PAPERCLIP_SANDBOX_EXEC_CHANNEL": "bridge"},
 		Stdin:   bytes.NewReader(data),
 		Timeout: s.opTimeout,

@@ -82,22 +82,30 @@ func TestStoreContract(t *testing.T) {
 				name := "w" + strings.Repeat("x", size%7) + ".json"
 				req(name, "{}")
 				data := bytes.Repeat([]byte{'a', 0, 0xff, '\n'}, size/4)
-				if res, err := s.Write(ctx, name, data, true); err != nil || res != Wrote {
+				if res, err := s.Write(ctx, name, data, true, false); err != nil || res != Wrote {
 					t.Fatalf("write %d: %v %v", size, res, err)
 				}
 				got, _ := os.ReadFile(filepath.Join(dir, "responses", name))
 				if !bytes.Equal(got, data) {
 					t.Fatalf("response of %d bytes came back as %d", len(data), len(got))
 				}
-				if res, err := s.Write(ctx, name, []byte("again"), true); err != nil || res != SkippedExists {
+				if res, err := s.Write(ctx, name, []byte("again"), true, false); err != nil || res != SkippedExists {
 					t.Fatalf("second write: %v %v", res, err)
 				}
 				_ = os.Remove(filepath.Join(dir, "responses", name))
 			}
-			if res, err := s.Write(ctx, "gone.json", []byte("x"), true); err != nil || res != SkippedGone {
+			req("rm.json", "{}")
+			if res, err := s.Write(ctx, "rm.json", []byte("x"), true, true); err != nil || res != Wrote {
+				t.Fatalf("write and remove: %v %v", res, err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "requests", "rm.json")); !os.IsNotExist(err) {
+				t.Fatal("request not removed after its response landed")
+			}
+			_ = os.Remove(filepath.Join(dir, "responses", "rm.json"))
+			if res, err := s.Write(ctx, "gone.json", []byte("x"), true, true); err != nil || res != SkippedGone {
 				t.Fatalf("guarded write: %v %v", res, err)
 			}
-			if res, err := s.Write(ctx, "unguarded.json", []byte("x"), false); err != nil || res != Wrote {
+			if res, err := s.Write(ctx, "unguarded.json", []byte("x"), false, false); err != nil || res != Wrote {
 				t.Fatalf("unguarded write: %v %v", res, err)
 			}
 			// Remove: idempotent.

@@ -144,17 +144,15 @@ func (w *Worker) deliver(ctx context.Context, j *job, r Response, outcome string
 	}
 	delay := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		res, err := w.st.Write(ctx, j.name, data, true)
+		res, err := w.st.Write(ctx, j.name, data, true, true)
 		if err == nil {
 			w.m.requests.WithLabelValues(outcome).Inc()
 			if res == SkippedGone {
 				w.log.Debug("queue response skipped: request gone", "request", j.name)
 			}
-			if w.st.Remove(ctx, j.name) == nil || res == SkippedGone {
-				j.mu.Lock()
-				j.gone = true
-				j.mu.Unlock()
-			}
+			j.mu.Lock()
+			j.gone = true
+			j.mu.Unlock()
 			return
 		}
 		if ctx.Err() != nil {
