@@ -15,7 +15,7 @@ import (
 
 // runDemo runs the real sidecar in front of an in-process stand-in for
 // the Paperclip API, with generated credentials, until Ctrl-C.
-func runDemo(ctx context.Context, cfg *config.Config, _ func(string) string, stdout, stderr io.Writer) int {
+func runDemo(ctx context.Context, cfg *config.Config, getenv func(string) string, stdout, stderr io.Writer) int {
 	log, closeLog := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 	defer closeLog()
 	runToken := config.GenerateBridgeToken() // same shape as a secret; never shown
@@ -32,7 +32,7 @@ func runDemo(ctx context.Context, cfg *config.Config, _ func(string) string, std
 	defer up.Close()
 	cfg.Upstream = &url.URL{Scheme: "http", Host: ln.Addr().String()}
 
-	err = serve(ctx, cfg, log, stdout, func(env agentEnv, adminURL string) {
+	err = serve(ctx, cfg, getenv, log, stdout, stderr, func(env agentEnv, adminURL string) {
 		fmt.Fprintf(stderr, `
 clipbridge demo is running: a stand-in Paperclip API at %s, the sidecar in front of it.
 The agent's view (what a launcher would export on the execution host):

@@ -58,6 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runHealth(ctx, rest, getenv, stdout, stderr)
 	case "standin":
 		return runStandin(ctx, rest, getenv, stdout, stderr)
+	case "gateway":
+		return runGateway(ctx, rest, getenv, stdout, stderr)
+	case "queue-agent":
+		return runQueueAgent(ctx, getenv, stdout, stderr)
 	case "serve", "demo":
 	default:
 		fmt.Fprintf(stderr, "clipbridge: unknown command %q\n", cmd)
@@ -97,6 +101,7 @@ Commands:
   demo      run the sidecar against a built-in stand-in control plane
   health    probe a running sidecar's admin /readyz (for container health checks)
   standin   serve the demo's stand-in Paperclip API on its own
+  gateway   run the queue_v1 gateway in the sandbox (Paperclip's, without Node)
   version   print the version, Go version and commit
 
 Run "clipbridge <command> --help" for the settings of a command.

@@ -48,14 +48,32 @@ type Config struct {
 	LogFormat       string // auto, json or text
 	LogLevel        string // debug, info, warn or error
 
+	// SSH and Queue configure the transports (see Mode).
+	SSH   SSH
+	Queue Queue
+
 	// Command is what follows "--" on the command line.
 	Command []string
 
 	bridgeTokenFile string
 }
 
-// ErrUsage marks errors that are the caller's: exit status 2.
+// ErrUsage marks errors that are the caller's: exit status 2. Test for
+// it with errors.Is; wrap with Usage.
 var ErrUsage = errors.New("usage error")
+
+// Usage marks err as the caller's (exit status 2) without changing its
+// message.
+func Usage(err error) error { return usageError{err} }
+
+// Usagef is Usage(fmt.Errorf(format, args...)).
+func Usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+type usageError struct{ err error }
+
+func (e usageError) Error() string        { return e.err.Error() }
+func (e usageError) Unwrap() error        { return e.err }
+func (e usageError) Is(target error) bool { return target == ErrUsage }
 
 // Load parses the arguments of subcommand cmd (args excludes the
 // subcommand itself) over the environment read through getenv. It
@@ -73,7 +91,7 @@ func Load(cmd string, args []string, getenv func(string) string) (*Config, error
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %v (see clipbridge %s --help)", ErrUsage, err, cmd)
+		return nil, Usagef("%v (see clipbridge %s --help)", err, cmd)
 	}
 	c := &Config{Command: fs.Args()}
 	errs := resolve(c, settings, fs, values, getenv)
@@ -83,9 +101,11 @@ func Load(cmd string, args []string, getenv func(string) string) (*Config, error
 	}
 	if cmd != "demo" {
 		errs = append(errs, c.finishCredentials(getenv)...)
+		errs = append(errs, c.finishSSH()...)
+		errs = append(errs, c.finishTransport()...)
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w:\n%w", ErrUsage, errors.Join(errs...))
+		return nil, Usagef("invalid settings:\n%w", errors.Join(errs...))
 	}
 	return c, nil
 }
@@ -99,19 +119,28 @@ func Help(w io.Writer, cmd string) {
 	writeHelp(w, cmd, synopsis[cmd], settings)
 }
 
+func concat(lists ...[]setting) []setting {
+	var out []setting
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
 var synopsis = map[string]string{
 	"serve": "serve [settings] [-- command [args...]]",
+	"check": "check [settings]   (the same settings as serve)",
 	"demo":  "demo [settings]",
 }
 
 func settingsFor(cmd string) ([]setting, error) {
 	switch cmd {
-	case "serve":
-		return append(append([]setting{}, upstreamSettings...), listenerSettings...), nil
+	case "serve", "check":
+		return concat(upstreamSettings, listenerSettings, sshSettings, queueSettings), nil
 	case "demo":
 		return listenerSettings, nil
 	}
-	return nil, fmt.Errorf("%w: unknown command %q", ErrUsage, cmd)
+	return nil, Usagef("unknown command %q", cmd)
 }
 
 // finishCredentials checks the settings that depend on each other: the

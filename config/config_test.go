@@ -36,7 +36,7 @@ func TestPrecedence(t *testing.T) {
 	if c.MaxInFlight != 9 || c.UpstreamTimeout != 5*time.Second {
 		t.Fatalf("flag should beat env, env beat default: %d %v", c.MaxInFlight, c.UpstreamTimeout)
 	}
-	c, err = Load("serve", []string{"--max-body-bytes", "1MiB", "--", "sh", "-c", "echo hi"}, env(base))
+	c, err = Load("serve", []string{"--max-body-bytes", "1MiB", "--ssh-host", "h", "--", "sh", "-c", "echo hi"}, env(base))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,4 +152,41 @@ func FuzzParseDuration(f *testing.F) {
 			t.Fatalf("%q gave %v", in, d)
 		}
 	})
+}
+
+func TestModes(t *testing.T) {
+	base := map[string]string{"CLIPBRIDGE_RUN_TOKEN": "jwt", "CLIPBRIDGE_RUN_ID": "r1"}
+	for _, tc := range []struct {
+		args    []string
+		mode    Mode
+		runner  string
+		wantErr string
+	}{
+		{nil, ModeLocal, "local", ""},
+		{[]string{"--ssh-host", "h"}, ModeSSH, "ssh", ""},
+		{[]string{"--queue-dir", "/q"}, ModeQueue, "local", ""},
+		{[]string{"--queue-dir", "/q", "--ssh-host", "h"}, ModeQueue, "ssh", ""},
+		{[]string{"--queue-dir", "/q", "--runner", "exec", "--runner-exec", "docker exec -i c"}, ModeQueue, "exec", ""},
+		{[]string{"--queue-dir", "/q", "--runner", "ssh"}, "", "", "--runner ssh needs --ssh-host"},
+		{[]string{"--queue-dir", "/q", "--runner", "exec"}, "", "", "--runner exec needs --runner-exec"},
+		{[]string{"--start-gateway"}, "", "", "--start-gateway needs --queue-dir"},
+		{[]string{"--", "true"}, "", "", "needs --ssh-host"},
+		{[]string{"--ssh-port", "0", "--ssh-host", "h"}, "", "", "--ssh-port/CLIPBRIDGE_SSH_PORT \"0\""},
+		{[]string{"--remote-listen", "localhost:0", "--ssh-host", "h"}, "", "", "want an IP literal"},
+	} {
+		c, err := Load("serve", tc.args, env(base))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: err %v, want %q", tc.args, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if c.Mode() != tc.mode || c.Queue.Runner != tc.runner {
+			t.Errorf("%q: mode %s runner %s", tc.args, c.Mode(), c.Queue.Runner)
+		}
+	}
 }

@@ -1,0 +1,105 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+)
+
+// Queue is the queue_v1 sandbox channel (host side).
+type Queue struct {
+	Dir           string // on the execution host
+	Runner        string // local, ssh or exec
+	RunnerExec    string // the exec prefix, e.g. "docker exec -i C"
+	StartGateway  bool
+	GatewayBinary string
+}
+
+// queueSettings configure the queue_v1 channel.
+var queueSettings = []setting{
+	{flag: "queue-dir", env: "CLIPBRIDGE_QUEUE_DIR",
+		usage: "serve Paperclip's queue_v1 channel in this directory on the execution host (no local callback listener)",
+		set:   func(c *Config, v string) error { c.Queue.Dir = v; return nil }},
+	{flag: "runner", env: "CLIPBRIDGE_RUNNER", def: "auto",
+		usage: "how the queue dir is reached: local, ssh (over --ssh-host) or exec (--runner-exec); auto picks ssh when --ssh-host is set, else local",
+		set: func(c *Config, v string) error {
+			c.Queue.Runner = v
+			return oneOf(v, "auto", "local", "ssh", "exec")
+		}},
+	{flag: "runner-exec", env: "CLIPBRIDGE_RUNNER_EXEC",
+		usage: `command prefix reaching the execution host, e.g. "docker exec -i CONTAINER" or "kubectl exec -i POD --"`,
+		set:   func(c *Config, v string) error { c.Queue.RunnerExec = v; return nil }},
+	{flag: "start-gateway", env: "CLIPBRIDGE_START_GATEWAY", boolean: true,
+		usage: "also copy clipbridge to the execution host and run its gateway there (the agent env then has a URL and key)",
+		set: func(c *Config, v string) (err error) {
+			c.Queue.StartGateway, err = strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			return nil
+		}},
+	{flag: "gateway-binary", env: "CLIPBRIDGE_GATEWAY_BINARY",
+		usage: "clipbridge binary to copy for --start-gateway (default: this one; give another for a different architecture)",
+		set: func(c *Config, v string) error {
+			c.Queue.GatewayBinary = v
+			if v != "" {
+				if _, err := os.Stat(v); err != nil {
+					return errors.New("cannot read the file")
+				}
+			}
+			return nil
+		}},
+}
+
+// Mode names how the callback API reaches the execution host.
+type Mode string
+
+// The transports.
+const (
+	ModeLocal Mode = "local" // a local listener
+	ModeSSH   Mode = "ssh"   // an SSH remote forward
+	ModeQueue Mode = "queue" // the queue_v1 file channel
+)
+
+// Mode reports the transport the settings select.
+func (c *Config) Mode() Mode {
+	switch {
+	case c.Queue.Dir != "":
+		return ModeQueue
+	case c.SSH.Host != "":
+		return ModeSSH
+	}
+	return ModeLocal
+}
+
+// finishTransport checks the settings that depend on the mode.
+func (c *Config) finishTransport() []error {
+	var errs []error
+	if c.Queue.Runner == "auto" {
+		c.Queue.Runner = "local"
+		if c.SSH.Host != "" {
+			c.Queue.Runner = "ssh"
+		}
+	}
+	mode := c.Mode()
+	if mode == ModeQueue {
+		switch {
+		case c.Queue.Runner == "ssh" && c.SSH.Host == "":
+			errs = append(errs, errors.New("--runner ssh needs --ssh-host/CLIPBRIDGE_SSH_HOST"))
+		case c.Queue.Runner == "exec" && c.Queue.RunnerExec == "":
+			errs = append(errs, errors.New("--runner exec needs --runner-exec/CLIPBRIDGE_RUNNER_EXEC, e.g. \"docker exec -i CONTAINER\""))
+		}
+	} else {
+		if c.Queue.StartGateway {
+			errs = append(errs, errors.New("--start-gateway needs --queue-dir/CLIPBRIDGE_QUEUE_DIR"))
+		}
+		if c.Queue.RunnerExec != "" {
+			errs = append(errs, errors.New("--runner-exec needs --queue-dir/CLIPBRIDGE_QUEUE_DIR"))
+		}
+	}
+	if len(c.Command) > 0 && mode != ModeSSH {
+		errs = append(errs, fmt.Errorf("a command after -- runs on the execution host over the SSH tunnel: it needs --ssh-host (and no --queue-dir); got %q", c.Command[0]))
+	}
+	return errs
+}
