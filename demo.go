@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/config"
+	"github.com/clipbridge/clipbridge/internal/sshserver"
 	"github.com/clipbridge/clipbridge/standin"
 )
 
 // runDemo runs the real sidecar in front of an in-process stand-in for
 // the Paperclip API, with generated credentials, until Ctrl-C.
-func runDemo(ctx context.Context, cfg *config.Config, getenv func(string) string, stdout, stderr io.Writer) int {
+func runDemo(ctx context.Context, cfg *config.Config, _ func(string) string, stdout, stderr io.Writer) int {
 	log, closeLog := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 	defer closeLog()
 	runToken := config.GenerateBridgeToken() // same shape as a secret; never shown
@@ -32,9 +33,20 @@ func runDemo(ctx context.Context, cfg *config.Config, getenv func(string) string
 	defer up.Close()
 	cfg.Upstream = &url.URL{Scheme: "http", Host: ln.Addr().String()}
 
-	err = serve(ctx, cfg, getenv, log, stdout, stderr, func(env agentEnv, adminURL string) {
+	// The agent's URL goes through the real SSH tunnel code, into an
+	// in-process SSH server on loopback that accepts only a key generated
+	// here and presents a pinned host key.
+	sshSrv, err := startDemoSSH(cfg)
+	if err != nil {
+		return reportError(stderr, fmt.Errorf("demo ssh server: %w", err))
+	}
+	defer sshSrv.Close()
+	noEnv := func(string) string { return "" } // no ssh-agent, no ~/.ssh keys: only the demo key
+
+	err = serve(ctx, cfg, noEnv, log, stdout, stderr, func(env agentEnv, adminURL string) {
 		fmt.Fprintf(stderr, `
-clipbridge demo is running: a stand-in Paperclip API at %s, the sidecar in front of it.
+clipbridge demo is running: a stand-in Paperclip API at %s, the sidecar in front of it,
+reached through an SSH remote forward of an in-process SSH server at %s.
 The agent's view (what a launcher would export on the execution host):
 
   export PAPERCLIP_API_URL=%s
@@ -51,10 +63,40 @@ Try it:
 Metrics: %s/metrics   Health: %s/readyz
 Press Ctrl-C to stop.
 
-`, cfg.Upstream, env.URL, env.Key, adminURL, adminURL)
+`, cfg.Upstream, sshSrv.Addr(), env.URL, env.Key, adminURL, adminURL)
 	})
 	if err != nil {
 		return reportError(stderr, err)
 	}
 	return exitOK
+}
+
+// startDemoSSH starts the demo's SSH server and points cfg at it.
+func startDemoSSH(cfg *config.Config) (*sshserver.Server, error) {
+	hostKey, _, err := sshserver.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	client, clientPEM, err := sshserver.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sshserver.New(sshserver.Options{HostKey: hostKey, AuthorizedKey: client.PublicKey(), User: "agent"})
+	if err != nil {
+		return nil, err
+	}
+	addr, err := srv.Listen("127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	tcp := addr.(*net.TCPAddr)
+	cfg.SSH = config.SSH{
+		Host: "127.0.0.1", Port: tcp.Port, User: "agent",
+		Key:            config.NewSecret(string(clientPEM)),
+		KnownHosts:     srv.KnownHostsLine(addr.String()),
+		ConnectTimeout: 10 * time.Second, Keepalive: 5 * time.Second, KeepaliveMax: 3,
+		RemoteListen: "127.0.0.1:0",
+	}
+	return srv, nil
 }

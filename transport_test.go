@@ -155,3 +155,20 @@ func TestQueueModeWithoutGateway(t *testing.T) {
 	}
 	_ = http.StatusOK
 }
+
+// The demo runs the real sidecar through the real tunnel code, into its
+// in-process SSH server, in front of the stand-in control plane.
+func TestDemo(t *testing.T) {
+	s := startSidecar(t, nil, "demo")
+	resp, body := agentGet(t, s, "/api/agents/me")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"runId":"run-demo"`) {
+		t.Fatalf("demo /api/agents/me: %d %s\n%s", resp.StatusCode, body, s.stderr.String())
+	}
+	_, metrics := adminGet(t, s, "/metrics")
+	mustContainAll(t, metrics, "clipbridge_tunnel_up 1")
+	sendSignal(t, s, syscall.SIGINT)
+	if code := s.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	mustContainAll(t, s.stderr.String(), "curl -s -H", "/metrics", "SSH remote forward")
+}
