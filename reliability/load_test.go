@@ -3,6 +3,8 @@ package reliability
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,4 +144,58 @@ func echoed(body []byte) string {
 	}
 	_ = json.Unmarshal(body, &v)
 	return v.Req
+}
+
+// TestLoadOverMaxInflight sends more concurrent requests than the
+// default --max-inflight (64) admits: the excess must get the documented
+// 503 with a whole-seconds Retry-After at once, never an error or a wait,
+// and every admitted request must succeed.
+func TestLoadOverMaxInflight(t *testing.T) {
+	const conns, perConn = 200, 10
+	token := newRunToken()
+	// Slow enough upstream answers that 200 connections overlap.
+	up := startUpstream(t, token, 20*time.Millisecond)
+	sc := startSidecar(t, up.addr, token)
+	var ok, full, bad atomic.Int64
+	var mu sync.Mutex
+	var samples []string
+	runConnections(t, sc.addr, conns, func(c int, rc *rawConn) {
+		for i := range perConn {
+			id := fmt.Sprintf("c%d-%d", c, i)
+			start := time.Now()
+			r, err := rc.roundTrip(getReq(sc.key, getPath+"?req="+id), 30*time.Second)
+			switch {
+			case err == nil && r.status == 200 && echoed(r.body) == id:
+				ok.Add(1)
+			case err == nil && r.status == 503 && validRetryAfter(r.header.Get("Retry-After")) &&
+				strings.Contains(string(r.body), "Bridge request queue is full.") && time.Since(start) < 5*time.Second:
+				full.Add(1)
+			default:
+				bad.Add(1)
+				mu.Lock()
+				if len(samples) < 5 {
+					samples = append(samples, fmt.Sprintf("%s: %v %d %.100s", id, err, r.status, r.body))
+				}
+				mu.Unlock()
+			}
+			if err != nil || r.close {
+				return
+			}
+		}
+	})
+	t.Logf("%d requests: %d answered 200, %d answered 503 queue full", conns*perConn, ok.Load(), full.Load())
+	if bad.Load() > 0 {
+		t.Errorf("%d requests got neither 200 nor the documented 503, e.g. %v", bad.Load(), samples)
+	}
+	if full.Load() == 0 {
+		t.Errorf("no request was refused: the in-flight cap was not reached")
+	}
+	if got := int64(up.arr.total()); got != ok.Load() {
+		t.Errorf("upstream saw %d requests, %d succeeded: a refused request was forwarded", got, ok.Load())
+	}
+}
+
+func validRetryAfter(v string) bool {
+	n, err := strconv.Atoi(v)
+	return err == nil && n >= 0
 }
