@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runGateway(ctx, rest, getenv, stdout, stderr)
 	case "queue-agent":
 		return runQueueAgent(ctx, getenv, stdout, stderr)
-	case "serve", "demo":
+	case "serve", "demo", "check":
 	default:
 		fmt.Fprintf(stderr, "clipbridge: unknown command %q\n", cmd)
 		writeUsage(stderr)
@@ -79,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "demo":
 		return runDemo(ctx, cfg, getenv, stdout, stderr)
+	case "check":
+		return runCheck(ctx, cfg, getenv, stdout, stderr)
 	default:
 		return runServe(ctx, cfg, getenv, stdout, stderr)
 	}
@@ -99,6 +101,7 @@ func writeUsage(w io.Writer) {
 Commands:
   serve     run the sidecar: serve the callback API and forward to Paperclip
   demo      run the sidecar against a built-in stand-in control plane
+  check     preflight: the same settings as serve; checks each step and says how to fix it
   health    probe a running sidecar's admin /readyz (for container health checks)
   standin   serve the demo's stand-in Paperclip API on its own
   gateway   run the queue_v1 gateway in the sandbox (Paperclip's, without Node)
