@@ -11,7 +11,6 @@
 package realsshd
 
 import (
-	"bufio"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -211,25 +210,26 @@ func (s *Server) writeConfig(cfg Config) error {
 func (s *Server) start() error {
 	cmd := exec.Command(Binary, "-D", "-e", "-f", s.configPath)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return err
-	}
+	// Its own process group, so no signal sshd sends to its group can reach
+	// the test binary; and SIGKILL if the test binary dies, so a crashed or
+	// timed-out test leaves no sshd behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	listening := make(chan struct{})
+	var once sync.Once
+	cmd.Stderr = &lineWriter{fn: func(line string) {
+		s.logs.WriteLine(line)
+		if strings.HasPrefix(line, "Server listening on") {
+			once.Do(func() { close(listening) })
+		}
+	}}
+	// Session processes inherit stderr and may outlive the listener for a
+	// moment; Wait must not hang on them.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	exited := make(chan struct{})
-	listening := make(chan struct{})
 	go func() {
-		sc := bufio.NewScanner(stderr)
-		once := sync.Once{}
-		for sc.Scan() {
-			line := sc.Text()
-			s.logs.WriteLine(line)
-			if strings.HasPrefix(line, "Server listening on") {
-				once.Do(func() { close(listening) })
-			}
-		}
 		_ = cmd.Wait()
 		close(exited)
 	}()

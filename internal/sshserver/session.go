@@ -50,7 +50,8 @@ func (c *conn) session(nch ssh.NewChannel) {
 				continue
 			}
 			cmd = exec.Command("/bin/sh", "-c", p.Command)
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "SHELL=/bin/sh"}
+			// A fixed PATH keeps commands independent of how the test was run.
+			cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + os.Getenv("HOME"), "SHELL=/bin/sh"}
 			cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			// Our own stdin copy, not exec's: Wait must not wait for a
