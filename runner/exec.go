@@ -14,6 +14,10 @@ type ExecOptions struct {
 	// {"kubectl", "exec", "-i", "POD", "--"}; ParsePrefix builds it from a string. It must keep
 	// stdin open for the command (`-i`), because the command's env and script travel there.
 	Prefix []string
+	// StringCommand says the prefix takes its command as one shell string that the far side
+	// parses again, as `ssh HOST` does, rather than as argv words (docker, kubectl). The
+	// bootstrap is then passed as the single word `sh -c '<bootstrap>'`.
+	StringCommand bool
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives clipbridge_runner_execs_total; nil registers nothing.
@@ -29,6 +33,7 @@ type ExecOptions struct {
 // for commands that read stdin, which the bootstrap does.
 type Exec struct {
 	prefix []string
+	str    bool
 	execs  prometheus.Counter
 }
 
@@ -39,13 +44,16 @@ func NewExec(opts ExecOptions) (*Exec, error) {
 	if len(opts.Prefix) == 0 || opts.Prefix[0] == "" {
 		return nil, fmt.Errorf("%w: empty exec prefix", ErrInvalidCommand)
 	}
-	return &Exec{prefix: append([]string(nil), opts.Prefix...), execs: execCounter(opts.Registerer, "exec")}, nil
+	return &Exec{prefix: append([]string(nil), opts.Prefix...), str: opts.StringCommand, execs: execCounter(opts.Registerer, "exec")}, nil
 }
 
 // Name implements Runner.
 func (*Exec) Name() string { return "exec" }
 
 func (e *Exec) argv() []string {
+	if e.str {
+		return append(append([]string(nil), e.prefix...), remoteCommand)
+	}
 	return append(append([]string(nil), e.prefix...), bootstrapArgv...)
 }
 

@@ -26,7 +26,12 @@ func testRunners(t *testing.T) map[string]Runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := map[string]Runner{"local": NewLocal(LocalOptions{}), "exec": ex}
+	// A prefix that re-parses its command string, as ssh does.
+	exStr, err := NewExec(ExecOptions{Prefix: []string{"sh", "-c"}, StringCommand: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := map[string]Runner{"local": NewLocal(LocalOptions{}), "exec": ex, "exec-string": exStr}
 	for name, r := range extraRunners(t) {
 		rs[name] = r
 	}

@@ -25,6 +25,13 @@ import (
 // TestMain doubles as the gateway binary: the launcher tests copy this test executable to the
 // "execution host" and run it as `<bin> gateway`.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "queue-agent" {
+		if err := RunAgent(context.Background(), os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "clipbridge queue-agent:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "gateway" {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		err := RunGateway(ctx, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
@@ -37,6 +44,8 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
+
+func testLoggerQuiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -54,7 +63,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 // fsnotify, and the shell co-process under bash, under plain sh, and through an exec prefix.
 // "ssh" runs the co-process over a real sshd (skipped visibly when sshd is missing, unless
 // CLIPBRIDGE_REQUIRE_SSHD=1).
-var storeKinds = []string{"local", "coproc-bash", "coproc-sh", "exec", "ssh"}
+// "agent" is the Go co-process (this test binary run as `queue-agent`) through an exec prefix.
+var storeKinds = []string{"local", "coproc-bash", "coproc-sh", "exec", "ssh", "agent"}
 
 var execPrefix = []string{"sh", "-c", `exec "$@"`, "sh"}
 
@@ -70,6 +80,14 @@ func newTestStore(t *testing.T, kind, dir string) store {
 		return s
 	case "exec", "ssh":
 		return newRemoteStore(testRunner(t, kind), dir, 5*time.Second, log)
+	case "agent":
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newRemoteStore(testRunner(t, "exec"), dir, 5*time.Second, log)
+		s.agentBin = self
+		return s
 	}
 	t.Fatalf("unknown store kind %s", kind)
 	return nil

@@ -117,6 +117,10 @@ func (g *LaunchedGateway) AgentEnv() map[string]string {
 	}
 }
 
+// RemoteBinary is the path of the clipbridge binary on the execution host (for
+// WorkerOptions.AgentBinary).
+func (g *LaunchedGateway) RemoteBinary() string { return g.o.RemoteBinary }
+
 // Ready returns the gateway's current ready.json contents.
 func (g *LaunchedGateway) Ready() ReadyInfo {
 	g.mu.Lock()

@@ -31,6 +31,9 @@ const (
 	// largePutBytes: without GNU head, payloads above this go through their own exec instead of
 	// the co-process's one-byte-per-read `dd`.
 	largePutBytes = 32 << 10
+	// agentRetry is how long after a failed queue-agent start the shell is used before the
+	// agent is tried again (the binary may be uploaded after the worker starts).
+	agentRetry = time.Minute
 	// wakeRetry repeats a wake line until the W it targets answers.
 	wakeRetry = 20 * time.Millisecond
 )
@@ -44,26 +47,69 @@ type remoteStore struct {
 	dir       string
 	log       *slog.Logger
 	opTimeout time.Duration
+	// agentBin, when set, is a clipbridge binary on the execution host: the co-process is then
+	// `<bin> queue-agent` (agent.go), with the shell script as the fallback when it fails.
+	agentBin    string
+	agentFailAt time.Time
 	// noBash keeps the co-process in plain sh even where bash exists, and noGNUHead makes it
 	// read payloads with `dd` (tests of the paths taken on busybox-style hosts).
 	noBash, noGNUHead bool
 
-	mu sync.Mutex // one command at a time on the co-process
-	cp *coproc    // nil until started, and again after a failure
+	// One command at a time owns the co-process (busy). Operations other than W take
+	// precedence: a W is only sent when none is pending, and one in progress is woken (see
+	// wake) as soon as one arrives, so the listing loop never delays a read or a write.
+	lk      sync.Mutex
+	cond    *sync.Cond
+	busy    bool
+	pending int
+	cp      *coproc // owned by the current command; nil until started and after a failure
 
-	// Waking a wait: a caller wanting mu bumps pending, and writes a wake line if a wait is in
-	// progress. Both the W command and the wake are written under wmu, so a wake always follows
-	// the W it is meant to end.
-	wmu     sync.Mutex
-	waiting bool   // a W is in progress
-	waking  bool   // its wake has been sent
-	waitGen uint64 // counts W commands
-	pending atomic.Int32
-	offset  atomic.Int64
+	// The W in progress, for wake. Both the W command and a wake are written under wmu, so a
+	// wake always follows the W it is meant to end.
+	wmu       sync.Mutex
+	waiting   bool      // a W is in progress
+	waking    bool      // its wake has been sent
+	waitGen   uint64    // counts W commands
+	waitStdin io.Writer // the co-process running that W
+	offset    atomic.Int64
 }
 
 func newRemoteStore(r runner.Runner, dir string, opTimeout time.Duration, log *slog.Logger) *remoteStore {
-	return &remoteStore{run: r, dir: dir, opTimeout: opTimeout, log: log}
+	s := &remoteStore{run: r, dir: dir, opTimeout: opTimeout, log: log}
+	s.cond = sync.NewCond(&s.lk)
+	return s
+}
+
+// acquire takes ownership of the co-process; a W (isWait) yields to every other pending call.
+func (s *remoteStore) acquire(isWait bool) {
+	s.lk.Lock()
+	if !isWait {
+		s.pending++
+		s.lk.Unlock()
+		s.wake()
+		s.lk.Lock()
+	}
+	for s.busy || (isWait && s.pending > 0) {
+		s.cond.Wait()
+	}
+	s.busy = true
+	if !isWait {
+		s.pending--
+	}
+	s.lk.Unlock()
+}
+
+func (s *remoteStore) release() {
+	s.lk.Lock()
+	s.busy = false
+	s.cond.Broadcast()
+	s.lk.Unlock()
+}
+
+func (s *remoteStore) hasPending() bool {
+	s.lk.Lock()
+	defer s.lk.Unlock()
+	return s.pending > 0
 }
 
 // coproc is one running co-process.
@@ -103,7 +149,21 @@ func (s *remoteStore) start(ctx context.Context) (*coproc, error) {
 	if s.noGNUHead {
 		env["CB_NO_GNU_HEAD"] = "1"
 	}
-	p, err := s.run.Start(context.WithoutCancel(ctx), runner.Command{Script: coprocLauncher, Env: env})
+	if s.agentBin != "" && time.Since(s.agentFailAt) > agentRetry {
+		c, err := s.launch(ctx, runner.Command{Script: `exec "$CB_BIN" queue-agent`,
+			Env: map[string]string{"CB_BIN": s.agentBin, EnvQueueDir: s.dir, "PAPERCLIP_SANDBOX_EXEC_CHANNEL": "bridge"}})
+		if err == nil {
+			return c, nil
+		}
+		s.agentFailAt = time.Now()
+		s.log.Warn("queue agent unavailable; using the shell co-process", "error", err)
+	}
+	return s.launch(ctx, runner.Command{Script: coprocLauncher, Env: env})
+}
+
+// launch starts one co-process and reads its hello line.
+func (s *remoteStore) launch(ctx context.Context, cmd runner.Command) (*coproc, error) {
+	p, err := s.run.Start(context.WithoutCancel(ctx), cmd)
 	if err != nil {
 		return nil, fmt.Errorf("start queue co-process: %w", err)
 	}
@@ -173,12 +233,9 @@ func (c *coproc) reply(maxData int) (code int, text string, data [][]byte, err e
 
 // do runs one command exchange under mu with the operation timeout; any failure kills the
 // co-process so the next call starts a fresh one.
-func (s *remoteStore) do(ctx context.Context, timeout time.Duration, send func(c *coproc) error, recv func(c *coproc) error) error {
-	s.pending.Add(1)
-	s.wake()
-	s.mu.Lock()
-	s.pending.Add(-1)
-	defer s.mu.Unlock()
+func (s *remoteStore) do(ctx context.Context, isWait bool, timeout time.Duration, send func(c *coproc) error, recv func(c *coproc) error) error {
+	s.acquire(isWait)
+	defer s.release()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -220,11 +277,11 @@ func (s *remoteStore) do(ctx context.Context, timeout time.Duration, send func(c
 func (s *remoteStore) wake() {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if !s.waiting || s.waking || s.cp == nil || !s.cp.bash {
+	if !s.waiting || s.waking || s.waitStdin == nil {
 		return
 	}
 	s.waking = true
-	gen, stdin := s.waitGen, s.cp.stdin
+	gen, stdin := s.waitGen, s.waitStdin
 	_, _ = io.WriteString(stdin, "\n")
 	go func() {
 		for {
@@ -252,7 +309,7 @@ func (s *remoteStore) write(c *coproc, line string) error {
 
 // Prepare implements store: the co-process creates the directories when it starts.
 func (s *remoteStore) Prepare(ctx context.Context) error {
-	return s.do(ctx, s.opTimeout, func(*coproc) error { return nil }, func(*coproc) error { return nil })
+	return s.do(ctx, false, s.opTimeout, func(*coproc) error { return nil }, func(*coproc) error { return nil })
 }
 
 // Wait implements store.
@@ -260,13 +317,13 @@ func (s *remoteStore) Wait(ctx context.Context, wait time.Duration, skip map[str
 	var names []string
 	stopWake := context.AfterFunc(ctx, s.wake)
 	defer stopWake()
-	err := s.do(context.WithoutCancel(ctx), wait+s.opTimeout, func(c *coproc) error {
+	err := s.do(context.WithoutCancel(ctx), true, wait+s.opTimeout, func(c *coproc) error {
 		if !c.bash {
 			wait = min(wait, shWaitCap)
 		}
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
-		if s.pending.Load() > 0 || ctx.Err() != nil {
+		if s.hasPending() || ctx.Err() != nil {
 			wait = 0 // someone is queued for the co-process: list without waiting
 		}
 		var b strings.Builder
@@ -280,6 +337,10 @@ func (s *remoteStore) Wait(ctx context.Context, wait time.Duration, skip map[str
 		}
 		s.waiting, s.waking = wait > 0, false
 		s.waitGen++
+		s.waitStdin = nil
+		if c.bash {
+			s.waitStdin = c.stdin
+		}
 		return nil
 	}, func(c *coproc) error {
 		code, text, data, err := c.reply(1 << 20)
@@ -310,7 +371,7 @@ func (s *remoteStore) Wait(ctx context.Context, wait time.Duration, skip map[str
 func (s *remoteStore) Read(ctx context.Context, name string, limit int64) ([]byte, error) {
 	var out []byte
 	var missing bool
-	err := s.do(ctx, s.opTimeout, func(c *coproc) error {
+	err := s.do(ctx, false, s.opTimeout, func(c *coproc) error {
 		return s.write(c, fmt.Sprintf("R %s %d\n", name, limit+1))
 	}, func(c *coproc) error {
 		code, text, data, err := c.reply(int(4*(limit+3)/3 + 4096))
@@ -354,7 +415,7 @@ func (s *remoteStore) Write(ctx context.Context, name string, data []byte, guard
 	}
 	var result string
 	useExec := false
-	err := s.do(ctx, s.opTimeout, func(c *coproc) error {
+	err := s.do(ctx, false, s.opTimeout, func(c *coproc) error {
 		if !c.gnuHead && len(data) > largePutBytes {
 			useExec = true
 			return nil
@@ -436,7 +497,7 @@ func (s *remoteStore) Remove(ctx context.Context, name string) error {
 func (s *remoteStore) Sweep(ctx context.Context) error { return s.simple(ctx, "S\n", "sweep") }
 
 func (s *remoteStore) simple(ctx context.Context, cmd, action string) error {
-	err := s.do(ctx, s.opTimeout, func(c *coproc) error { return s.write(c, cmd) }, func(c *coproc) error {
+	err := s.do(ctx, false, s.opTimeout, func(c *coproc) error { return s.write(c, cmd) }, func(c *coproc) error {
 		code, text, _, err := c.reply(0)
 		if err == nil && code != 0 {
 			err = errors.New(text)
@@ -454,11 +515,8 @@ func (s *remoteStore) ClockOffset() time.Duration { return time.Duration(s.offse
 
 // Reset implements store: kill the co-process (a wedged one included); the next call restarts it.
 func (s *remoteStore) Reset() {
-	s.pending.Add(1)
-	s.wake()
-	s.mu.Lock()
-	s.pending.Add(-1)
-	defer s.mu.Unlock()
+	s.acquire(false)
+	defer s.release()
 	s.stopLocked()
 }
 

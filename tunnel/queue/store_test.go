@@ -30,6 +30,9 @@ func TestStoreContract(t *testing.T) {
 			if err := s.Prepare(ctx); err != nil {
 				t.Fatal(err)
 			}
+			if rs, ok := s.(*remoteStore); ok && kind == "agent" && !rs.agentFailAt.IsZero() {
+				t.Fatal("queue agent did not start; the shell fallback ran instead")
+			}
 			req := func(name, content string) {
 				if err := os.WriteFile(filepath.Join(dir, "requests", name), []byte(content), 0o644); err != nil {
 					t.Fatal(err)

@@ -53,6 +53,11 @@ type WorkerOptions struct {
 	// Runner reaches the execution host. Nil or a *runner.Local means this machine: the
 	// directory is then used directly and watched with fsnotify. Others get a shell co-process.
 	Runner runner.Runner
+	// AgentBinary, for ssh/exec runners, is the path of a clipbridge binary on the execution
+	// host (LaunchedGateway.RemoteBinary() after StartGateway): the co-process then runs as
+	// `<bin> queue-agent` (RunAgent: inotify, no forks) instead of a shell script, falling back to
+	// the shell whenever the agent cannot start. Empty: always the shell.
+	AgentBinary string
 	// Handler answers every envelope: the callback API's trusted handler (no bearer check; the
 	// envelope MAC or the queue directory authenticates). Required.
 	Handler http.Handler
@@ -138,7 +143,9 @@ func NewWorker(o WorkerOptions) (*Worker, error) {
 	if _, local := o.Runner.(*runner.Local); o.Runner == nil || local {
 		st = newLocalStore(o.Dir, log)
 	} else {
-		st = newRemoteStore(o.Runner, o.Dir, o.OpTimeout, log)
+		rs := newRemoteStore(o.Runner, o.Dir, o.OpTimeout, log)
+		rs.agentBin = o.AgentBinary
+		st = rs
 	}
 	return &Worker{o: o, st: st, log: log, m: m, jobs: map[string]*job{}, answered: map[string]time.Time{},
 		seen: map[string]time.Time{}, readFails: map[string]int{}}, nil

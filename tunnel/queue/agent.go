@@ -1,0 +1,243 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RunAgent is `clipbridge queue-agent`: the queue co-process (coproc_script.go's protocol) as a
+// Go program, for execution hosts that already have the clipbridge binary because
+// `serve --start-gateway` copied it there. It answers exactly like the shell co-process, but
+// watches requests/ with inotify and performs every operation without forking, so a request
+// costs a few system calls on the execution host instead of half a dozen processes.
+//
+// It serves PAPERCLIP_BRIDGE_QUEUE_DIR until stdin closes or ctx ends. Logs go to stderr.
+func RunAgent(ctx context.Context, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	dir := getenv(EnvQueueDir)
+	if dir == "" {
+		return errors.New(EnvQueueDir + " is required")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "queue_agent")
+	st := newLocalStore(dir, log)
+	defer st.Close()
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	if err := st.Prepare(ctx); err != nil {
+		fmt.Fprintf(out, ":9 cannot prepare queue directory %s\n", dir)
+		return errors.Join(err, out.Flush())
+	}
+	// "bash" (wakeable waits) and "gnu head" (any payload size inline) are both true here.
+	fmt.Fprintf(out, ":0 hello 1 1 %d\n", time.Now().Unix())
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	a := &agent{st: st, out: out, cmds: make(chan agentCmd), done: make(chan struct{})}
+	defer close(a.done)
+	go a.read(bufio.NewReaderSize(stdin, 64<<10))
+	return a.serve(ctx)
+}
+
+// agentCmd is one command with its payload (P), or the read error that ends the agent.
+type agentCmd struct {
+	f       []string
+	payload []byte
+	err     error
+}
+
+type agent struct {
+	st      *localStore
+	out     *bufio.Writer
+	cmds    chan agentCmd
+	done    chan struct{} // closed when serve returns: the reader stops sending
+	pending *agentCmd
+}
+
+// read parses stdin into commands; a P command's payload and trailer are read with it.
+func (a *agent) read(r *bufio.Reader) {
+	send := func(c agentCmd) bool {
+		select {
+		case a.cmds <- c:
+			return c.err == nil
+		case <-a.done:
+			return false
+		}
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			send(agentCmd{err: err})
+			return
+		}
+		c := agentCmd{f: strings.Fields(line)}
+		if len(c.f) >= 5 && c.f[0] == "P" {
+			n, perr := strconv.Atoi(c.f[4])
+			if perr != nil || n < 0 || n > 1<<30 {
+				send(agentCmd{err: fmt.Errorf("bad payload length %q", c.f[4])})
+				return
+			}
+			c.payload = make([]byte, n)
+			if _, err := io.ReadFull(r, c.payload); err != nil {
+				send(agentCmd{err: err})
+				return
+			}
+			if t, err := r.ReadString('\n'); err != nil || t != "end\n" {
+				send(agentCmd{err: errors.New("torn response payload")})
+				return
+			}
+		}
+		if !send(c) {
+			return
+		}
+	}
+}
+
+func (a *agent) next(ctx context.Context) (agentCmd, bool) {
+	if a.pending != nil {
+		c := *a.pending
+		a.pending = nil
+		return c, true
+	}
+	select {
+	case c := <-a.cmds:
+		return c, true
+	case <-ctx.Done():
+		return agentCmd{}, false
+	}
+}
+
+func (a *agent) serve(ctx context.Context) error {
+	for {
+		c, ok := a.next(ctx)
+		if !ok || c.err != nil {
+			return nil // EOF is the host going away: the normal end
+		}
+		if len(c.f) == 0 {
+			continue // a wake that arrived after its wait had ended
+		}
+		a.do(ctx, c)
+		if err := a.out.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+func (a *agent) do(ctx context.Context, c agentCmd) {
+	arg := func(i int) string {
+		if i < len(c.f) {
+			return c.f[i]
+		}
+		return ""
+	}
+	name := arg(1)
+	if c.f[0] != "W" && c.f[0] != "S" && !validName(name) {
+		fmt.Fprintf(a.out, ":9 invalid name\n")
+		return
+	}
+	switch c.f[0] {
+	case "W":
+		ms, _ := strconv.Atoi(arg(1))
+		skip := map[string]bool{}
+		for _, n := range c.f[2:] {
+			skip[n] = true
+		}
+		names := a.wait(ctx, time.Duration(ms)*time.Millisecond, skip)
+		for _, n := range names {
+			fmt.Fprintf(a.out, "N %s\n", n)
+		}
+		fmt.Fprintf(a.out, ":0\n")
+	case "R":
+		n, _ := strconv.ParseInt(arg(2), 10, 64)
+		a.readFile(name, n)
+	case "P":
+		res, err := a.st.Write(ctx, name, c.payload, arg(2) == "1", arg(3) == "1")
+		switch {
+		case errors.Is(err, errLockTimeout):
+			fmt.Fprintf(a.out, ":4 %s\n", errLockTimeout)
+		case err != nil:
+			fmt.Fprintf(a.out, ":5 write bridge response failed\n")
+		default:
+			fmt.Fprintf(a.out, ":0 %s\n", [...]string{Wrote: "wrote", SkippedGone: "gone", SkippedExists: "exists"}[res])
+		}
+	case "D":
+		_ = a.st.Remove(ctx, name)
+		fmt.Fprintf(a.out, ":0\n")
+	case "S":
+		_ = a.st.Sweep(ctx)
+		fmt.Fprintf(a.out, ":0\n")
+	default:
+		fmt.Fprintf(a.out, ":9 unknown command\n")
+	}
+}
+
+// wait is the store's Wait, also ended by any line from the host (a wake, or a command that is
+// then kept for the next turn).
+func (a *agent) wait(ctx context.Context, d time.Duration, skip map[string]bool) []string {
+	deadline := time.Now().Add(d)
+	for {
+		select {
+		case <-a.st.notify:
+		default:
+		}
+		names, _ := a.st.list()
+		left := time.Until(deadline)
+		if hasUnskipped(names, skip) || left <= 0 {
+			return names
+		}
+		t := time.NewTimer(min(left, localPollFallback))
+		select {
+		case <-a.st.notify:
+		case <-t.C:
+		case c := <-a.cmds:
+			t.Stop()
+			if len(c.f) > 0 || c.err != nil {
+				a.pending = &c
+			}
+			names, _ = a.st.list()
+			return names
+		case <-ctx.Done():
+			t.Stop()
+			return names
+		}
+		t.Stop()
+	}
+}
+
+// readFile answers R like the shell: base64 of at most n bytes, or ":2 missing".
+func (a *agent) readFile(name string, n int64) {
+	b, err := a.st.Read(context.Background(), name, n)
+	if errors.Is(err, ErrTooLarge) {
+		// The shell sends the first n bytes and lets the host judge; so do we.
+		b, err = readPrefix(filepath.Join(a.st.requests(), name), n)
+	}
+	if err != nil {
+		fmt.Fprintf(a.out, ":2 missing\n")
+		return
+	}
+	enc := base64.StdEncoding.EncodeToString(b)
+	for len(enc) > 76 {
+		a.out.WriteString(enc[:76] + "\n")
+		enc = enc[76:]
+	}
+	if enc != "" {
+		a.out.WriteString(enc + "\n")
+	}
+	fmt.Fprintf(a.out, ":0\n")
+}
+
+func readPrefix(path string, n int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, n))
+}
