@@ -1,7 +1,13 @@
 package queue
 
 import (
+	"bytes"
 	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -45,7 +51,9 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := startGateway(t, nil)
-			startWorker(t, kind, g.dir, WorkerOptions{Handler: h.Trusted(), BridgeToken: []byte(testToken), MaxBodyBytes: 1 << 20})
+			var logs lockedBuffer
+			tw := startWorker(t, kind, g.dir, WorkerOptions{Handler: h.Trusted(), BridgeToken: []byte(testToken), MaxBodyBytes: 1 << 20,
+				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 
 			resp, body := g.do(t, "GET", "/api/agents/me?view=compact", map[string]string{"If-None-Match": `"x"`}, "")
 			if resp.StatusCode != 200 || body != `{"ok":true}` || resp.Header.Get("ETag") != `"u1"` || resp.Header.Get("Last-Modified") == "" {
@@ -59,6 +67,21 @@ func TestEndToEnd(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("POST %d", resp.StatusCode)
 			}
+			if !tw.Healthy() {
+				t.Error("worker not healthy while serving")
+			}
+			// Neither token reaches a file on the execution host or the worker's log.
+			_ = filepath.WalkDir(filepath.Dir(g.dir), func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(testToken)) || bytes.Contains(b, []byte("real-run-jwt")) {
+						t.Errorf("token found in %s", p)
+					}
+				}
+				return nil
+			})
+			if strings.Contains(logs.String(), testToken) || strings.Contains(logs.String(), "real-run-jwt") {
+				t.Error("token in the worker log")
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if len(calls) != 2 {
@@ -70,4 +93,22 @@ func TestEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers (log handlers).
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

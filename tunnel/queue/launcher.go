@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,7 +81,7 @@ func StartGateway(ctx context.Context, o LaunchOptions) (*LaunchedGateway, error
 		return nil, errors.New("queue: StartGateway needs Runner, Binary, QueueDir, BridgeToken and Logger")
 	}
 	if o.RemoteBinary == "" {
-		o.RemoteBinary = path.Join(path.Dir(path.Clean(o.QueueDir)), "server", "clipbridge")
+		o.RemoteBinary = DefaultRemoteBinary(o.QueueDir)
 	}
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
@@ -94,7 +93,7 @@ func StartGateway(ctx context.Context, o LaunchOptions) (*LaunchedGateway, error
 		o.OpTimeout = DefaultOpTimeout
 	}
 	g := &LaunchedGateway{o: o, log: o.Logger.With("component", "queue_launcher")}
-	uploaded, err := syncBinary(ctx, o.Runner, o.Binary, o.RemoteBinary, o.OpTimeout)
+	uploaded, err := SyncBinary(ctx, o.Runner, o.Binary, o.RemoteBinary, o.OpTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func TestSyncBinary(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, want := range []bool{true, false} {
-				up, err := syncBinary(t.Context(), r, src, dst, 10*time.Second)
+				up, err := SyncBinary(t.Context(), r, src, dst, 10*time.Second)
 				if err != nil || up != want {
 					t.Fatalf("sync %d: uploaded=%v err=%v", i, up, err)
 				}
@@ -67,7 +67,7 @@ func TestSyncBinary(t *testing.T) {
 				t.Fatal("not executable")
 			}
 			_ = os.WriteFile(src, []byte("binary v2"), 0o755)
-			if up, err := syncBinary(t.Context(), r, src, dst, 10*time.Second); err != nil || !up {
+			if up, err := SyncBinary(t.Context(), r, src, dst, 10*time.Second); err != nil || !up {
 				t.Fatalf("changed binary: uploaded=%v err=%v", up, err)
 			}
 			if left := dirEntries(t, filepath.Dir(dst)); len(left) != 1 {

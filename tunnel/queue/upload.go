@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,12 @@ chmod 755 "$cb_t" && mv -f "$cb_t" "$CB_DST" || exit 1
 echo ":uploaded"
 `
 
+// DefaultRemoteBinary is where StartGateway puts the binary for a queue dir: beside Paperclip's
+// own gateway asset, <parent of queueDir>/server/clipbridge.
+func DefaultRemoteBinary(queueDir string) string {
+	return path.Join(path.Dir(path.Clean(queueDir)), "server", "clipbridge")
+}
+
 // fileSHA256 hashes a local file.
 func fileSHA256(path string) (string, int64, error) {
 	f, err := os.Open(path)
@@ -76,9 +83,12 @@ func fileSHA256(path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// syncBinary makes dst on the execution host a copy of the local file src: skipped (false) when
-// the sha256 already matches, otherwise uploaded through one exec with the bytes on stdin.
-func syncBinary(ctx context.Context, r runner.Runner, src, dst string, timeout time.Duration) (bool, error) {
+// SyncBinary makes dst on the execution host a copy of the local file src: skipped (false) when
+// the sha256 already matches, otherwise uploaded through one exec with the bytes on stdin, into a
+// temp file that is size- and sha256-checked before it is renamed into place. StartGateway uses
+// it; call it directly to give WorkerOptions.AgentBinary a binary without starting a gateway.
+// timeout bounds each of its two execs.
+func SyncBinary(ctx context.Context, r runner.Runner, src, dst string, timeout time.Duration) (bool, error) {
 	sum, size, err := fileSHA256(src)
 	if err != nil {
 		return false, fmt.Errorf("hash gateway binary: %w", err)

@@ -389,6 +389,13 @@ func (w *Worker) watchdog(ctx context.Context) {
 	}
 }
 
+// Healthy reports whether a listing of the queue has succeeded within WatchdogTimeout (for
+// /readyz). It is false before Run has prepared the queue.
+func (w *Worker) Healthy() bool {
+	last := w.lastOK.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < w.o.WatchdogTimeout
+}
+
 // waitJobs waits for running jobs, at most d.
 func (w *Worker) waitJobs(d time.Duration) bool {
 	done := make(chan struct{})
