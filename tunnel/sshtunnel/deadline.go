@@ -23,7 +23,6 @@ func newDeadline(onFired func()) *deadline {
 // at once.
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.timer != nil && !d.timer.Stop() {
 		// The timer already fired: its callback closes (or has closed)
 		// cancel, so wait for that before replacing the channel.
@@ -35,6 +34,7 @@ func (d *deadline) set(t time.Time) {
 		if fired {
 			d.cancel = make(chan struct{})
 		}
+		d.mu.Unlock()
 		return
 	}
 	if dur := time.Until(t); dur > 0 {
@@ -43,10 +43,18 @@ func (d *deadline) set(t time.Time) {
 		}
 		cancel := d.cancel
 		d.timer = time.AfterFunc(dur, func() { d.fire(cancel) })
+		d.mu.Unlock()
 		return
 	}
+	cancel := d.cancel
 	if !fired {
-		d.fire(d.cancel)
+		close(cancel)
+	}
+	d.mu.Unlock()
+	// The hook may block (closing an SSH channel on a stalled link), so it
+	// runs without the lock.
+	if !fired && d.onFired != nil {
+		d.onFired()
 	}
 }
 

@@ -21,6 +21,7 @@ var probeCases = []struct {
 	{"abc\n", remoteProcess{}, false},
 	{"12 x'; rm -rf /\n", remoteProcess{}, false},
 	{"12 34 56\n", remoteProcess{}, false},
+	{"Welcome to host!\n3665 99\n", remoteProcess{PID: 3665, StartTime: "99"}, true},
 }
 
 func TestParseProbe(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/clipbridge/clipbridge/sshconn"
 )
 
 // remoteProcess identifies the process on the execution host that serves one
@@ -38,24 +40,18 @@ const probeScript = `p=$PPID; s=; [ -r /proc/$p/stat ] && s=$(` + procStartTime 
 // killScript ends a stale serving process: SIGTERM, then SIGKILL after about
 // two seconds. It refuses to touch the process serving the connection it
 // runs on (that one is not stale), and a pid whose start time changed (the
-// old process is gone and the pid reused). It prints one verdict word.
-const killScript = `p=%d; s='%s'
-[ "$p" = "$PPID" ] && { echo self; exit 0; }
-if [ -n "$s" ]; then
-  [ -r /proc/$p/stat ] || { echo gone; exit 0; }
-  [ "$(` + procStartTime + `)" = "$s" ] || { echo gone; exit 0; }
-fi
-if ! err=$(kill -TERM "$p" 2>&1); then
-  case $err in *ermitted*) echo denied ;; *) echo gone ;; esac
-  exit 0
-fi
-i=0
-while kill -0 "$p" 2>/dev/null; do
-  i=$((i+1))
-  if [ $i -gt 20 ]; then kill -KILL "$p" 2>/dev/null; echo killed; exit 0; fi
-  sleep 0.1 2>/dev/null || sleep 1
-done
-echo ended`
+// old process is gone and the pid reused). It prints one verdict word. One
+// line, so that it survives any login shell's quoting.
+const killScript = `p=%d; s='%s'; ` +
+	`if [ "$p" = "$PPID" ]; then echo self; exit 0; fi; ` +
+	`if [ -n "$s" ]; then ` +
+	`[ -r /proc/$p/stat ] || { echo gone; exit 0; }; ` +
+	`[ "$(` + procStartTime + `)" = "$s" ] || { echo gone; exit 0; }; fi; ` +
+	`if ! err=$(kill -TERM "$p" 2>&1); then ` +
+	`case $err in *ermitted*) echo denied ;; *) echo gone ;; esac; exit 0; fi; ` +
+	`i=0; while kill -0 "$p" 2>/dev/null; do i=$((i+1)); ` +
+	`if [ $i -gt 20 ]; then kill -KILL "$p" 2>/dev/null; echo killed; exit 0; fi; ` +
+	`sleep 0.1 2>/dev/null || sleep 1; done; echo ended`
 
 // probeServingProcess learns which remote process serves conn.
 func probeServingProcess(ctx context.Context, client *ssh.Client) (remoteProcess, error) {
@@ -66,9 +62,10 @@ func probeServingProcess(ctx context.Context, client *ssh.Client) (remoteProcess
 	return parseProbe(out)
 }
 
-// parseProbe parses probeScript's output.
+// parseProbe parses probeScript's output: its last line, since a login
+// profile may print something first.
 func parseProbe(out string) (remoteProcess, error) {
-	fields := strings.Fields(out)
+	fields := strings.Fields(lastLine(out))
 	if len(fields) == 0 || len(fields) > 2 {
 		return remoteProcess{}, fmt.Errorf("unexpected probe output %q", out)
 	}
@@ -101,7 +98,7 @@ func endStaleProcess(ctx context.Context, client *ssh.Client, p remoteProcess) (
 	if err != nil {
 		return "", err
 	}
-	switch v := strings.TrimSpace(out); v {
+	switch v := lastLine(out); v {
 	case staleEnded, staleKilled, staleGone, staleSelf, staleDenied:
 		return v, nil
 	default:
@@ -109,8 +106,8 @@ func endStaleProcess(ctx context.Context, client *ssh.Client, p remoteProcess) (
 	}
 }
 
-// runRemote runs script with the remote login shell and returns stdout,
-// giving up after remoteExecTimeout or when ctx ends.
+// runRemote runs script with sh, whatever the login shell, and returns
+// stdout, giving up after remoteExecTimeout or when ctx ends.
 func runRemote(ctx context.Context, client *ssh.Client, script string) (string, error) {
 	sess, err := client.NewSession()
 	if err != nil {
@@ -123,7 +120,7 @@ func runRemote(ctx context.Context, client *ssh.Client, script string) (string, 
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = sess.Close() })
 	defer stop()
-	if err := sess.Run(script); err != nil {
+	if err := sess.Run("exec sh -c " + sshconn.Quote(script)); err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("remote helper command: %w", ctx.Err())
 		}
@@ -134,6 +131,12 @@ func runRemote(ctx context.Context, client *ssh.Client, script string) (string, 
 		return "", err
 	}
 	return stdout.String(), nil
+}
+
+// lastLine returns the last non-empty line of s, trimmed.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 func firstLine(s string) string {
