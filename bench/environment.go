@@ -8,65 +8,198 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
+
+// caseSpec describes one case the harness knows.
+type caseSpec struct {
+	name    string
+	label   string // as printed in the report
+	queue   bool   // a queue_v1 case (per-call latency and idle execs)
+	ssh     bool   // needs a loopback sshd
+	startup bool   // start-up is measured repeatedly
+	uploads bool   // the 64 × 10 MiB upload figure applies
+}
+
+// knownCases are the cases -cases accepts, in report order.
+var knownCases = []caseSpec{
+	{name: "direct", label: "direct (floor)", uploads: true},
+	{name: "clipbridge", label: "clipbridge, local listener", startup: true, uploads: true},
+	{name: "nginx", label: "nginx", startup: true, uploads: true},
+	{name: "clipbridge-ssh", label: "clipbridge, SSH remote forward", ssh: true, startup: true},
+	{name: "ssh-R", label: "ssh -N -R (OpenSSH) + clipbridge", ssh: true},
+	{name: "queue-local", label: "clipbridge queue_v1, local runner", queue: true},
+	{name: "baseline-local", label: "exec-per-operation baseline, local", queue: true},
+	{name: "queue-exec", label: "clipbridge queue_v1, exec runner", queue: true},
+	{name: "baseline-exec", label: "exec-per-operation baseline, exec", queue: true},
+	{name: "queue-ssh", label: "clipbridge queue_v1, ssh runner", queue: true, ssh: true},
+	{name: "baseline-ssh", label: "exec-per-operation baseline, ssh", queue: true, ssh: true},
+}
+
+func spec(name string) (caseSpec, bool) {
+	i := slices.IndexFunc(knownCases, func(c caseSpec) bool { return c.name == name })
+	if i < 0 {
+		return caseSpec{}, false
+	}
+	return knownCases[i], true
+}
+
+func label(name string) string {
+	if c, ok := spec(name); ok {
+		return c.label
+	}
+	return name
+}
 
 // environment starts and stops the cases' processes.
 type environment struct {
 	dir, bin, upstream string
 	sec                secrets
 	started            []*target
+	hosts              map[string]*sshHost
+	runs               int
 }
 
 func newEnvironment(dir, bin, upstream string, sec secrets) *environment {
-	return &environment{dir: dir, bin: bin, upstream: upstream, sec: sec}
+	return &environment{dir: dir, bin: bin, upstream: upstream, sec: sec, hosts: map[string]*sshHost{}}
 }
 
-// knownCases are the cases -cases accepts, in report order.
-var knownCases = []string{"direct", "clipbridge", "nginx"}
-
-// start brings up every named case and measures its idle memory.
-func (e *environment) start(names []string) ([]*target, error) {
-	var out []*target
-	for _, name := range knownCases {
-		if !slices.Contains(names, name) {
+// selectCases validates -cases and splits it into HTTP and queue cases,
+// in report order.
+func selectCases(names []string) (httpCases, queueCases []caseSpec, err error) {
+	for _, n := range names {
+		if _, ok := spec(n); !ok {
+			var known []string
+			for _, c := range knownCases {
+				known = append(known, c.name)
+			}
+			return nil, nil, fmt.Errorf("unknown case %q (known: %v)", n, known)
+		}
+	}
+	for _, c := range knownCases {
+		if !slices.Contains(names, c.name) {
 			continue
 		}
-		progress("starting %s", name)
-		t, err := e.startOne(name, e.dir)
+		if c.queue {
+			queueCases = append(queueCases, c)
+		} else {
+			httpCases = append(httpCases, c)
+		}
+	}
+	return httpCases, queueCases, nil
+}
+
+// start brings up every HTTP case and measures its idle memory. They
+// stay up for the whole measurement.
+func (e *environment) start(cases []caseSpec) ([]*target, error) {
+	var out []*target
+	for _, c := range cases {
+		progress("starting %s", c.name)
+		t, err := e.startOne(c, e.runDir(c.name))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
 		e.started = append(e.started, t)
 		if err := probe(t); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", c.name, err)
 		}
 		// Let the first request's lazy set-up settle before reading RSS.
 		time.Sleep(200 * time.Millisecond)
-		if t.proc.root != 0 {
+		if !t.proc.empty() {
 			t.idleRSS = t.proc.memory("VmRSS")
 		}
 		out = append(out, t)
 	}
-	for _, n := range names {
-		if !slices.Contains(knownCases, n) {
-			return nil, fmt.Errorf("unknown case %q (known: %v)", n, knownCases)
-		}
-	}
 	return out, nil
 }
 
-func (e *environment) startOne(name, dir string) (*target, error) {
-	switch name {
-	case "direct":
-		return &target{name: "direct", base: "http://" + e.upstream, auth: "Bearer " + e.sec.runToken,
-			runID: e.sec.runID, stop: func() {}}, nil
-	case "clipbridge":
-		return startClipbridge(e.bin, dir, e.upstream, e.sec)
-	case "nginx":
-		return startNginx(dir, e.upstream, e.sec)
+// runDir is a fresh directory for one start of a case.
+func (e *environment) runDir(name string) string {
+	e.runs++
+	d := filepath.Join(e.dir, fmt.Sprintf("%s-%d", name, e.runs))
+	_ = os.MkdirAll(d, 0o700)
+	return d
+}
+
+// sshHost returns the case's own sshd, so its per-connection processes
+// are counted for that case only.
+func (e *environment) sshHost(name string) (*sshHost, error) {
+	if h, ok := e.hosts[name]; ok {
+		return h, nil
 	}
-	return nil, fmt.Errorf("unknown case %q", name)
+	h, err := startSSHHost(filepath.Join(e.dir, "sshd-"+name))
+	if err != nil {
+		return nil, err
+	}
+	e.hosts[name] = h
+	return h, nil
+}
+
+func (e *environment) startOne(c caseSpec, dir string) (*target, error) {
+	var h *sshHost
+	if c.ssh {
+		var err error
+		if h, err = e.sshHost(c.name); err != nil {
+			return nil, err
+		}
+	}
+	var t *target
+	var err error
+	switch c.name {
+	case "direct":
+		t = &target{base: "http://" + e.upstream, auth: "Bearer " + e.sec.runToken, runID: e.sec.runID, stop: func() {}}
+	case "clipbridge":
+		t, err = startClipbridge(e.bin, dir, e.upstream, e.sec, nil)
+	case "nginx":
+		t, err = startNginx(dir, e.upstream, e.sec)
+	case "clipbridge-ssh":
+		t, err = startClipbridgeSSH(e.bin, dir, e.upstream, e.sec, h)
+	case "ssh-R":
+		t, err = startSSHReference(e.bin, dir, e.upstream, e.sec, h)
+	default:
+		return nil, fmt.Errorf("%s is not an HTTP case", c.name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.name, t.uploads = c.name, c.uploads
+	return t, nil
+}
+
+// startQueue starts a queue case afresh (each measurement gets its own
+// queue directory and processes, so one case's polling never taxes
+// another's).
+func (e *environment) startQueue(c caseSpec) (*queueTarget, error) {
+	var h *sshHost
+	if c.ssh {
+		var err error
+		if h, err = e.sshHost(c.name); err != nil {
+			return nil, err
+		}
+	}
+	dir := e.runDir(c.name)
+	var kind string
+	switch {
+	case c.name == "queue-exec" || c.name == "baseline-exec":
+		kind = "exec"
+	case c.ssh:
+		kind = "ssh"
+	default:
+		kind = "local"
+	}
+	var qt *queueTarget
+	var err error
+	if strings.HasPrefix(c.name, "queue-") {
+		qt, err = startQueueOurs(e.bin, dir, e.upstream, e.sec, kind, h)
+	} else {
+		qt, err = startQueueBaseline(e.bin, dir, e.upstream, e.sec, kind, h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	qt.name = c.name
+	return qt, nil
 }
 
 // probe makes one request and insists on a 200: a misconfigured case
@@ -94,32 +227,31 @@ func probe(t *target) error {
 	return nil
 }
 
-// startups starts and stops each proxy case n times, alternating, and
-// returns the start-up durations per case.
-func (e *environment) startups(ctx context.Context, n int) (map[string][]time.Duration, error) {
+// startups starts and stops each case that has a start-up figure n
+// times, alternating, and returns the durations per case.
+func (e *environment) startups(ctx context.Context, cases []caseSpec, n int) (map[string][]time.Duration, error) {
 	out := map[string][]time.Duration{}
-	var names []string
-	for _, t := range e.started {
-		if t.proc.root != 0 {
-			names = append(names, t.name)
+	var sel []caseSpec
+	for _, c := range cases {
+		if c.startup {
+			sel = append(sel, c)
 		}
+	}
+	if len(sel) == 0 || n == 0 {
+		return out, nil
 	}
 	progress("measuring start-up (%d runs each)", n)
 	for i := range n {
-		for j := range names {
-			name := names[(i+j)%len(names)]
+		for j := range sel {
+			c := sel[(i+j)%len(sel)]
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			dir := filepath.Join(e.dir, fmt.Sprintf("startup-%s-%d", name, i))
-			if err := os.Mkdir(dir, 0o700); err != nil {
-				return nil, err
-			}
-			t, err := e.startOne(name, dir)
+			t, err := e.startOne(c, e.runDir(c.name))
 			if err != nil {
-				return nil, fmt.Errorf("start-up run of %s: %w", name, err)
+				return nil, fmt.Errorf("start-up run of %s: %w", c.name, err)
 			}
-			out[name] = append(out[name], t.startup)
+			out[c.name] = append(out[c.name], t.startup)
 			t.stop()
 		}
 	}
@@ -129,5 +261,8 @@ func (e *environment) startups(ctx context.Context, n int) (map[string][]time.Du
 func (e *environment) close() {
 	for _, t := range e.started {
 		t.stop()
+	}
+	for _, h := range e.hosts {
+		h.close()
 	}
 }

@@ -33,6 +33,8 @@ import (
 type options struct {
 	duration    time.Duration
 	rounds      int
+	queueCalls  int
+	queueIdle   time.Duration
 	startupRuns int
 	cases       string
 	clipbridge  string
@@ -41,9 +43,16 @@ type options struct {
 }
 
 func main() {
-	if os.Getenv(upstreamRoleEnv) == "upstream" {
+	switch os.Getenv(upstreamRoleEnv) {
+	case "upstream":
 		if err := runUpstream(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench upstream:", err)
+			os.Exit(1)
+		}
+		return
+	case baselineRole:
+		if err := runBaselineWorker(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench baseline worker:", err)
 			os.Exit(1)
 		}
 		return
@@ -52,7 +61,9 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each load run (whole seconds; uploads run twice as long)")
 	flag.IntVar(&o.rounds, "rounds", 5, "alternating rounds per figure; medians are over rounds")
 	flag.IntVar(&o.startupRuns, "startup-runs", 10, "start-up measurements per proxy")
-	flag.StringVar(&o.cases, "cases", "direct,clipbridge,nginx", "comma-separated cases to run")
+	flag.IntVar(&o.queueCalls, "queue-calls", 10, "sequential calls per queue_v1 case and round")
+	flag.DurationVar(&o.queueIdle, "queue-idle", 10*time.Second, "idle window over which queue_v1 execs are counted")
+	flag.StringVar(&o.cases, "cases", allCases(), "comma-separated cases to run")
 	flag.StringVar(&o.clipbridge, "clipbridge", "", "prebuilt clipbridge binary (default: go build the repository)")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs)")
@@ -96,9 +107,13 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	defer up.stop()
 
+	httpCases, queueCases, err := selectCases(strings.Split(o.cases, ","))
+	if err != nil {
+		return err
+	}
 	env := newEnvironment(dir, o.clipbridge, up.addr, sec)
 	defer env.close()
-	targets, err := env.start(strings.Split(o.cases, ","))
+	targets, err := env.start(httpCases)
 	if err != nil {
 		return err
 	}
@@ -106,7 +121,11 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if err := b.measure(ctx); err != nil {
 		return err
 	}
-	startups, err := env.startups(ctx, o.startupRuns)
+	// The HTTP cases stay up (idle) through the rest.
+	if err := b.measureQueue(ctx, env, queueCases); err != nil {
+		return err
+	}
+	startups, err := env.startups(ctx, httpCases, o.startupRuns)
 	if err != nil {
 		return err
 	}
@@ -117,6 +136,14 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		return os.WriteFile(o.out, []byte(report.String()), 0o644)
 	}
 	return nil
+}
+
+func allCases() string {
+	var names []string
+	for _, c := range knownCases {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ",")
 }
 
 // progress reports what the harness is doing on stderr, keeping stdout

@@ -39,6 +39,82 @@ type bench struct {
 	targets []*target
 	// results[case][figure] has one sample per round.
 	results map[string]map[string][]sample
+	// queue[case] holds the queue_v1 measurements.
+	queue map[string]*queueResult
+	// queueOrder is the queue cases in report order.
+	queueOrder []string
+}
+
+// queueResult is one queue case's measurements.
+type queueResult struct {
+	calls  []time.Duration
+	idle   float64 // execs per second while idle
+	errors int
+	first  string // the first error, for the report
+}
+
+// measureQueue measures each queue case in alternating rounds. Each
+// measurement starts the case afresh and stops it afterwards, so only
+// one worker polls at a time (an idle baseline alone runs ten execs a
+// second). The first round also counts execs over an idle window.
+func (b *bench) measureQueue(ctx context.Context, env *environment, cases []caseSpec) error {
+	b.queue = map[string]*queueResult{}
+	for _, c := range cases {
+		b.queue[c.name] = &queueResult{}
+		b.queueOrder = append(b.queueOrder, c.name)
+	}
+	for round := range b.o.rounds {
+		progress("queue round %d/%d", round+1, b.o.rounds)
+		for i := range cases {
+			c := cases[(round+i)%len(cases)]
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err := b.queueRun(env, c, round == 0); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (b *bench) queueRun(env *environment, c caseSpec, idle bool) error {
+	qt, err := env.startQueue(c)
+	if err != nil {
+		return err
+	}
+	defer qt.stop()
+	cl := newCallClient(qt.target)
+	defer cl.close()
+	// The first call waits for the worker and gateway to be ready.
+	if _, err := cl.call(); err != nil {
+		return fmt.Errorf("first call: %w", err)
+	}
+	r := b.queue[c.name]
+	if idle {
+		e0, err := qt.execs()
+		if err != nil {
+			return err
+		}
+		time.Sleep(b.o.queueIdle)
+		e1, err := qt.execs()
+		if err != nil {
+			return err
+		}
+		r.idle = (e1 - e0) / b.o.queueIdle.Seconds()
+	}
+	for range b.o.queueCalls {
+		d, err := cl.call()
+		if err != nil {
+			r.errors++
+			if r.first == "" {
+				r.first = err.Error()
+			}
+			continue
+		}
+		r.calls = append(r.calls, d)
+	}
+	return nil
 }
 
 // measure runs every figure for every case, round after round, rotating
@@ -61,13 +137,16 @@ func (b *bench) measure(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
+				if f.key == "up" && !t.uploads {
+					continue
+				}
 				cpu0 := t.proc.cpu()
 				res, err := b.wrk.run(ctx, t.base, t.auth, t.runID, f.load)
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", t.name, f.key, err)
 				}
 				s := sample{res: res}
-				if t.proc.root != 0 {
+				if !t.proc.empty() {
 					s.cpu = t.proc.cpu() - cpu0
 				}
 				b.results[t.name][f.key] = append(b.results[t.name][f.key], s)

@@ -122,6 +122,6 @@ func startNginx(dir, upstream string, s secrets) (*target, error) {
 	}
 	return &target{
 		name: "nginx", base: "http://" + addr, auth: "Bearer " + s.bridgeToken,
-		proc: procTree{root: cmd.Process.Pid}, startup: time.Since(start), stop: stop,
+		proc: tree(cmd.Process.Pid), startup: time.Since(start), stop: stop,
 	}, nil
 }

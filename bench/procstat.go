@@ -14,14 +14,19 @@ import (
 // reading it properly would need sysconf(3) and so cgo.
 const clockTick = 10 * time.Millisecond
 
-// procTree is a process and, optionally, everything below it: nginx's
+// procTree is one or more processes and everything below them: nginx's
 // workers, sshd's per-connection children. CPU and memory are summed
 // over the tree.
 type procTree struct {
-	root int
+	roots []int
 }
 
-// pids returns root and its live descendants.
+func tree(roots ...int) procTree { return procTree{roots: roots} }
+
+// empty reports a tree with no process: the direct case.
+func (p procTree) empty() bool { return len(p.roots) == 0 }
+
+// pids returns the roots and their live descendants.
 func (p procTree) pids() []int {
 	children := map[int][]int{}
 	entries, _ := os.ReadDir("/proc")
@@ -36,7 +41,7 @@ func (p procTree) pids() []int {
 			}
 		}
 	}
-	out := []int{p.root}
+	out := append([]int(nil), p.roots...)
 	for i := 0; i < len(out); i++ {
 		out = append(out, children[out[i]]...)
 	}
@@ -44,8 +49,10 @@ func (p procTree) pids() []int {
 }
 
 // cpu returns the user+system CPU time consumed so far by the tree's
-// live processes (children that already exited are not counted, so
-// callers measure across runs that keep the same processes).
+// live processes. Children that already exited are not counted, so
+// callers measure across runs that keep the same processes (true of
+// every proxy here: nginx workers, sshd sessions and ssh clients live as
+// long as the case).
 func (p procTree) cpu() time.Duration {
 	var ticks int64
 	for _, pid := range p.pids() {

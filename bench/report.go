@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -76,52 +77,133 @@ func (b *bench) has(name string) bool {
 
 func writeReport(w *strings.Builder, o options, b *bench, startups map[string][]time.Duration) {
 	fmt.Fprintf(w, "### Results (%s)\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "Command: `go run ./bench -duration %s -rounds %d -startup-runs %d -cases %s`  \n",
-		o.duration, o.rounds, o.startupRuns, o.cases)
+	fmt.Fprintf(w, "Command: `go run ./bench -duration %s -rounds %d -startup-runs %d -queue-calls %d -queue-idle %s -cases %s`  \n",
+		o.duration, o.rounds, o.startupRuns, o.queueCalls, o.queueIdle, o.cases)
 	fmt.Fprintf(w, "Machine: %s, %d CPUs, %s, %s; load average at the end: %s  \n",
 		cpuModel(), runtime.NumCPU(), kernel(), runtime.Version(), loadAvg())
 	fmt.Fprintf(w, "Medians of %d alternating rounds; wrk %s.\n\n", o.rounds, wrkVersion())
+	if len(b.targets) > 0 {
+		b.writeHTTP(w, startups)
+	}
+	if len(b.queueOrder) > 0 {
+		b.writeQueue(w)
+	}
+	b.writeGoals(w, startups)
+}
 
+func (b *bench) writeHTTP(w *strings.Builder, startups map[string][]time.Duration) {
 	w.WriteString("| case | req/s 1 conn | req/s 16 conns | req/s 64 conns | p50 1 conn | p99 1 conn | p50 added over direct | 10 MiB download, 1 conn | 10 MiB uploads, 64 conns | errors |\n")
 	w.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, t := range b.targets {
 		n := t.name
-		added := "—"
+		added, up := "—", "—"
 		if n != "direct" && b.has("direct") {
 			added = fmt.Sprintf("%.0f µs", b.pairedDelta(n, "direct", "c1", p50))
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f | %.0f µs | %.0f µs | %s | %.0f MiB/s | %.0f MiB/s | %d |\n", n,
+		if t.uploads {
+			up = fmt.Sprintf("%.0f MiB/s", median(b.stat(n, "up", upMiBps)))
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f | %.0f µs | %.0f µs | %s | %.0f MiB/s | %s | %d |\n", label(n),
 			median(b.stat(n, "c1", rps)), median(b.stat(n, "c16", rps)), median(b.stat(n, "c64", rps)),
 			median(b.stat(n, "c1", p50)), median(b.stat(n, "c1", p99)), added,
-			median(b.stat(n, "down", mibps)), median(b.stat(n, "up", upMiBps)), b.errors(n))
+			median(b.stat(n, "down", mibps)), up, b.errors(n))
 	}
 	w.WriteString("\n| case | CPU per 1,000 requests (64 conns) | RSS idle | RSS peak (VmHWM) | start-up to serving (median, max) |\n")
 	w.WriteString("|---|---:|---:|---:|---:|\n")
 	for _, t := range b.targets {
-		if t.proc.root == 0 {
+		if t.proc.empty() {
 			continue
 		}
-		su := startups[t.name]
-		fmt.Fprintf(w, "| %s | %.1f ms | %.1f MiB | %.1f MiB | %s, %s |\n", t.name,
-			median(b.stat(t.name, "c64", cpuPer1k)), mib(t.idleRSS), mib(t.proc.memory("VmHWM")),
-			fmtDur(medianDur(su)), fmtDur(slices.Max(append([]time.Duration{0}, su...))))
-	}
-	if b.has("clipbridge") && b.has("nginx") {
-		w.WriteString("\nGoals (paired per round, medians):\n\n")
-		r := b.pairedRatio("clipbridge", "nginx", "c64", rps)
-		fmt.Fprintf(w, "- local listener req/s at 64 conns vs nginx: %.2f× (goal ≥ 1.0×) %s\n", r, verdict(r >= 1))
-		if b.has("direct") {
-			d := b.pairedDelta("clipbridge", "direct", "c1", p50)
-			fmt.Fprintf(w, "- local listener p50 added over direct at 1 conn: %.0f µs (goal ≤ 100 µs) %s\n", d, verdict(d <= 100))
+		su := "—"
+		if ds := startups[t.name]; len(ds) > 0 {
+			su = fmtDur(medianDur(ds)) + ", " + fmtDur(slices.Max(ds))
 		}
-		peak := mib(b.target("clipbridge").proc.memory("VmHWM"))
-		fmt.Fprintf(w, "- clipbridge peak RSS incl. 64 concurrent 10 MiB uploads: %.1f MiB (goal ≤ 150 MiB) %s\n", peak, verdict(peak <= 150))
-		idle := mib(b.target("clipbridge").idleRSS)
-		fmt.Fprintf(w, "- clipbridge idle RSS: %.1f MiB (goal ≤ 20 MiB) %s\n", idle, verdict(idle <= 20))
-		su := medianDur(startups["clipbridge"])
-		fmt.Fprintf(w, "- clipbridge start-up to ready line: %s (goal ≤ 50 ms) %s\n", fmtDur(su), verdict(su <= 50*time.Millisecond))
+		fmt.Fprintf(w, "| %s | %.1f ms | %.1f MiB | %.1f MiB | %s |\n", label(t.name),
+			median(b.stat(t.name, "c64", cpuPer1k)), mib(t.idleRSS), mib(t.proc.memory("VmHWM")), su)
 	}
 	w.WriteString("\n")
+}
+
+func (b *bench) writeQueue(w *strings.Builder) {
+	w.WriteString("| queue_v1 case | p50 per call | p90 per call | calls | idle execs/s | errors |\n")
+	w.WriteString("|---|---:|---:|---:|---:|---:|\n")
+	for _, n := range b.queueOrder {
+		r := b.queue[n]
+		errs := strconv.Itoa(r.errors)
+		if r.first != "" {
+			errs += " (" + r.first + ")"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %d | %.2f | %s |\n", label(n),
+			fmtDur(quantile(r.calls, 0.5)), fmtDur(quantile(r.calls, 0.9)), len(r.calls), r.idle, errs)
+	}
+	w.WriteString("\n")
+}
+
+func (b *bench) writeGoals(w *strings.Builder, startups map[string][]time.Duration) {
+	var goals []string
+	add := func(format string, args ...any) { goals = append(goals, fmt.Sprintf(format, args...)) }
+	if b.has("clipbridge") && b.has("nginx") {
+		r := b.pairedRatio("clipbridge", "nginx", "c64", rps)
+		add("local listener req/s at 64 conns vs nginx: %.2f× (goal ≥ 1.0×) %s", r, verdict(r >= 1))
+	}
+	if b.has("clipbridge") && b.has("direct") {
+		d := b.pairedDelta("clipbridge", "direct", "c1", p50)
+		add("local listener p50 added over direct at 1 conn: %.0f µs (goal ≤ 100 µs) %s", d, verdict(d <= 100))
+	}
+	if t := b.target("clipbridge"); t != nil {
+		peak := mib(t.proc.memory("VmHWM"))
+		add("clipbridge peak RSS, 64 concurrent 10 MiB uploads included: %.1f MiB (goal ≤ 150 MiB) %s", peak, verdict(peak <= 150))
+		idle := mib(t.idleRSS)
+		add("clipbridge idle RSS: %.1f MiB (goal ≤ 20 MiB) %s", idle, verdict(idle <= 20))
+		if ds := startups["clipbridge"]; len(ds) > 0 {
+			su := medianDur(ds)
+			add("clipbridge start-up to ready line: %s (goal ≤ 50 ms) %s", fmtDur(su), verdict(su <= 50*time.Millisecond))
+		}
+	}
+	if b.has("clipbridge-ssh") && b.has("ssh-R") {
+		r := b.pairedRatio("clipbridge-ssh", "ssh-R", "c16", rps)
+		add("SSH forward req/s at 16 conns vs ssh -R: %.2f× (goal ≥ 1.0×) %s", r, verdict(r >= 1))
+		l := b.pairedRatio("clipbridge-ssh", "ssh-R", "c1", p50)
+		add("SSH forward p50 at 1 conn vs ssh -R: %.2f× (goal ≤ 1.2×) %s", l, verdict(l <= 1.2))
+		m := b.pairedRatio("clipbridge-ssh", "ssh-R", "down", mibps)
+		add("SSH forward MiB/s vs ssh -R: %.2f× (goal ≥ 0.8×) %s", m, verdict(m >= 0.8))
+	}
+	if r := b.queue["queue-local"]; r != nil && len(r.calls) > 0 {
+		p := quantile(r.calls, 0.5)
+		add("queue_v1 local runner p50 per call: %s (goal ≤ 5 ms) %s", fmtDur(p), verdict(p <= 5*time.Millisecond))
+	}
+	if r := b.queue["queue-ssh"]; r != nil && len(r.calls) > 0 {
+		p := quantile(r.calls, 0.5)
+		add("queue_v1 ssh runner p50 per call: %s (goal ≤ 10 ms) %s", fmtDur(p), verdict(p <= 10*time.Millisecond))
+		if base := b.queue["baseline-ssh"]; base != nil && len(base.calls) > 0 {
+			x := float64(quantile(base.calls, 0.5)) / float64(p)
+			add("queue_v1 ssh runner vs the exec-per-operation baseline over the same sshd: %.0f× lower p50 (goal ≥ 300×) %s", x, verdict(x >= 300))
+		}
+	}
+	for _, n := range []string{"queue-local", "queue-exec", "queue-ssh"} {
+		if r := b.queue[n]; r != nil {
+			add("%s idle cost: %.2f execs/s (goal ≤ 0.2, one per 5 s) %s", label(n), r.idle, verdict(r.idle <= 0.2))
+		}
+	}
+	if len(goals) == 0 {
+		return
+	}
+	w.WriteString("Goals (ratios paired per round, then the median):\n\n")
+	for _, g := range goals {
+		w.WriteString("- " + g + "\n")
+	}
+	w.WriteString("\n")
+}
+
+// quantile returns the q-quantile of ds (nearest rank), or 0 for none.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s)) + 0.5)
+	return s[min(max(i-1, 0), len(s)-1)]
 }
 
 func (b *bench) target(name string) *target {

@@ -26,6 +26,10 @@ type target struct {
 	startup time.Duration
 	// idleRSS is the resident set after start-up and one request.
 	idleRSS int64
+	// admin is clipbridge's admin URL, when the case is clipbridge.
+	admin string
+	// uploads says whether the 64 × 10 MiB upload figure applies.
+	uploads bool
 	stop    func()
 }
 
@@ -34,10 +38,10 @@ type secrets struct {
 	runToken, runID, bridgeToken string
 }
 
-// clipbridgeStartup starts `clipbridge serve` in front of upstream and
-// waits for its ready line. Secrets go through the environment, as a
+// startClipbridge starts `clipbridge serve` in front of upstream, with
+// extra environment and flags, and waits for its ready line. Secrets go through the environment, as a
 // launcher passes them; the access log goes to a file like nginx's.
-func startClipbridge(bin, dir, upstream string, s secrets, extra ...string) (*target, error) {
+func startClipbridge(bin, dir, upstream string, s secrets, env []string, extra ...string) (*target, error) {
 	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("clipbridge-%d.log", time.Now().UnixNano())))
 	if err != nil {
 		return nil, err
@@ -52,6 +56,7 @@ func startClipbridge(bin, dir, upstream string, s secrets, extra ...string) (*ta
 		"CLIPBRIDGE_RUN_ID=" + s.runID,
 		"CLIPBRIDGE_BRIDGE_TOKEN=" + s.bridgeToken,
 	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -79,6 +84,7 @@ func startClipbridge(bin, dir, upstream string, s secrets, extra ...string) (*ta
 			URL string `json:"PAPERCLIP_API_URL"`
 			Key string `json:"PAPERCLIP_API_KEY"`
 		} `json:"env"`
+		AdminURL string `json:"admin_url"`
 	}
 	if err != nil || json.Unmarshal([]byte(line), &ready) != nil || ready.Env.URL == "" {
 		stop()
@@ -86,7 +92,7 @@ func startClipbridge(bin, dir, upstream string, s secrets, extra ...string) (*ta
 	}
 	return &target{
 		name: "clipbridge", base: ready.Env.URL, auth: "Bearer " + ready.Env.Key,
-		proc: procTree{root: cmd.Process.Pid}, startup: took, stop: stop,
+		proc: tree(cmd.Process.Pid), startup: took, stop: stop, admin: ready.AdminURL,
 	}, nil
 }
 

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/clipbridge/clipbridge/internal/realsshd"
+)
+
+// sshHost is a real OpenSSH sshd on loopback standing in for the
+// execution host, with the files an SSH client needs to reach it.
+type sshHost struct {
+	srv        *realsshd.Server
+	key        string // authorized private key file
+	knownHosts string // known_hosts pinning sshd's host key
+}
+
+func startSSHHost(dir string) (*sshHost, error) {
+	if !realsshd.Available() {
+		return nil, fmt.Errorf("%s not found (apt-get install openssh-server)", realsshd.Binary)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	srv, err := realsshd.Start(dir, realsshd.Config{})
+	if err != nil {
+		return nil, err
+	}
+	h := &sshHost{srv: srv, key: filepath.Join(dir, "client_key"), knownHosts: filepath.Join(dir, "client_known_hosts")}
+	if err := os.WriteFile(h.key, srv.ClientKeyPEM, 0o600); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	if err := os.WriteFile(h.knownHosts, []byte(srv.KnownHostsLine()+"\n"), 0o600); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// clipbridgeEnv points clipbridge's SSH settings at the host.
+func (h *sshHost) clipbridgeEnv() []string {
+	return []string{
+		"CLIPBRIDGE_SSH_HOST=" + h.srv.Host,
+		"CLIPBRIDGE_SSH_PORT=" + strconv.Itoa(h.srv.Port),
+		"CLIPBRIDGE_SSH_USER=" + h.srv.User,
+		"CLIPBRIDGE_SSH_KEY_FILE=" + h.key,
+		"CLIPBRIDGE_SSH_KNOWN_HOSTS_FILE=" + h.knownHosts,
+	}
+}
+
+// sshArgs are the OpenSSH client options used for the reference tunnel
+// and the exec-per-operation baseline: strict host key checking against
+// the pinned key, the one key, no user configuration. Ciphers and key
+// exchange are OpenSSH's defaults, as clipbridge uses x/crypto/ssh's.
+func (h *sshHost) sshArgs() []string {
+	return []string{
+		"-F", "/dev/null",
+		"-o", "BatchMode=yes",
+		"-o", "ConnectTimeout=10",
+		"-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile=" + h.knownHosts,
+		"-o", "IdentitiesOnly=yes",
+		"-i", h.key,
+		"-p", strconv.Itoa(h.srv.Port),
+	}
+}
+
+func (h *sshHost) login() string { return h.srv.User + "@" + h.srv.Host }
+
+func (h *sshHost) close() { _ = h.srv.Close() }
+
+// startClipbridgeSSH runs clipbridge with its SSH remote forward to the
+// host: the agent's URL is a port of the host's sshd. The case's CPU and
+// memory include sshd's per-connection processes.
+func startClipbridgeSSH(bin, dir, upstream string, s secrets, h *sshHost) (*target, error) {
+	t, err := startClipbridge(bin, dir, upstream, s, h.clipbridgeEnv())
+	if err != nil {
+		return nil, err
+	}
+	t.name = "clipbridge-ssh"
+	t.proc = tree(append(t.proc.roots, h.srv.Pid())...)
+	return t, nil
+}
+
+// startSSHReference is what a user would otherwise run: clipbridge's
+// local listener, reached through OpenSSH's own `ssh -N -R` forward. The
+// case's CPU and memory include clipbridge, the ssh client and sshd's
+// per-connection processes.
+func startSSHReference(bin, dir, upstream string, s secrets, h *sshHost) (*target, error) {
+	local, err := startClipbridge(bin, dir, upstream, s, nil)
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		local.stop()
+		return nil, err
+	}
+	remote := "127.0.0.1:" + strconv.Itoa(port)
+	args := append(h.sshArgs(), "-N", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=5",
+		"-R", remote+":"+local.base[len("http://"):], h.login())
+	cmd := exec.Command("ssh", args...)
+	errf, err := os.Create(filepath.Join(dir, "ssh-reference.log"))
+	if err != nil {
+		local.stop()
+		return nil, err
+	}
+	defer errf.Close()
+	cmd.Stderr = errf
+	if err := cmd.Start(); err != nil {
+		local.stop()
+		return nil, fmt.Errorf("ssh: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		local.stop()
+	}
+	if err := waitListening(remote, 15*time.Second, exited); err != nil {
+		stop()
+		log, _ := os.ReadFile(errf.Name())
+		return nil, fmt.Errorf("ssh -R: %w: %s", err, log)
+	}
+	return &target{
+		name: "ssh -R (OpenSSH)", base: "http://" + remote, auth: local.auth,
+		proc: tree(local.proc.roots[0], cmd.Process.Pid, h.srv.Pid()), stop: stop,
+	}, nil
+}
