@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/internal/sshserver"
+	"github.com/clipbridge/clipbridge/sshconn"
 )
 
 // syncBuffer is a bytes.Buffer safe for the session's copy goroutines.
@@ -154,5 +155,34 @@ func TestRemoteCommandKeepsTokenOut(t *testing.T) {
 	}
 	if _, err := remoteCommand("u", []string{"a\x00"}); err == nil {
 		t.Error("NUL argument accepted")
+	}
+}
+
+// TestSecretsStayOutOfLogs runs a command and a reconnect with debug logging
+// and checks that neither the bridge token nor the private key shows up.
+func TestSecretsStayOutOfLogs(t *testing.T) {
+	p := newInproc(t, func(o *sshserver.Options) { o.Exec = true }).listen(t)
+	logs := &logBuffer{}
+	r := start(t, Options{SSH: p.sshOptions(), Handler: &recorder{}, Logger: logs.logger(),
+		Backoff: sshconn.Backoff{Initial: 20 * time.Millisecond}})
+	status, err := r.RunCommand(t.Context(), Command{Argv: []string{"true"}, BridgeToken: bridgeToken})
+	if err != nil || status != 0 {
+		t.Fatalf("RunCommand = %d, %v", status, err)
+	}
+	p.srv.CloseConns()
+	waitFor(t, "tunnel down", 5*time.Second, func() bool { return !r.Up() })
+	waitFor(t, "tunnel up", 5*time.Second, r.Up)
+	r.stop(t)
+	text := logs.String()
+	if !strings.Contains(text, "tunnel reconnected") {
+		t.Fatalf("expected reconnect logs, got:\n%s", text)
+	}
+	if strings.Contains(text, bridgeToken) {
+		t.Error("bridge token in logs")
+	}
+	for _, line := range strings.Split(string(p.clientPEM), "\n") {
+		if len(line) > 16 && !strings.HasPrefix(line, "-----") && strings.Contains(text, line) {
+			t.Fatalf("private key material in logs: %q", line)
+		}
 	}
 }

@@ -32,7 +32,7 @@ type inproc struct {
 	addr      *net.TCPAddr
 }
 
-func newInproc(t *testing.T, modify func(*sshserver.Options)) *inproc {
+func newInproc(t testing.TB, modify func(*sshserver.Options)) *inproc {
 	t.Helper()
 	hostKey, _, err := sshserver.GenerateKey()
 	if err != nil {
@@ -55,7 +55,7 @@ func newInproc(t *testing.T, modify func(*sshserver.Options)) *inproc {
 }
 
 // listen puts the server on a loopback TCP port.
-func (p *inproc) listen(t *testing.T) *inproc {
+func (p *inproc) listen(t testing.TB) *inproc {
 	t.Helper()
 	addr, err := p.srv.Listen("127.0.0.1:0")
 	if err != nil {
@@ -134,7 +134,7 @@ type running struct {
 
 // start runs a tunnel and waits until it is ready, failing the test if Run
 // returns first.
-func start(t *testing.T, o Options) *running {
+func start(t testing.TB, o Options) *running {
 	t.Helper()
 	r := startAsync(t, o)
 	select {
@@ -147,7 +147,7 @@ func start(t *testing.T, o Options) *running {
 	return r
 }
 
-func startAsync(t *testing.T, o Options) *running {
+func startAsync(t testing.TB, o Options) *running {
 	t.Helper()
 	tun, err := New(o)
 	if err != nil {
@@ -164,7 +164,7 @@ func startAsync(t *testing.T, o Options) *running {
 }
 
 // stop cancels Run and checks that it returns promptly and cleanly.
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	select {
