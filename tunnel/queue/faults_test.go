@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,3 +72,54 @@ func (deafProcess) Stdin() io.WriteCloser { return nopWriteCloser{io.Discard} }
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// hangingWaitStore's listings block until Reset (a wedged connection that never errors).
+type hangingWaitStore struct {
+	store
+	hung   atomic.Bool
+	resets atomic.Int32
+	reset  chan struct{}
+}
+
+func (s *hangingWaitStore) Wait(ctx context.Context, d time.Duration, skip map[string]bool) ([]string, error) {
+	if s.hung.Load() {
+		select {
+		case <-s.reset:
+			return nil, errors.New("connection reset")
+		case <-time.After(30 * time.Second):
+			return nil, errors.New("test store: never reset")
+		}
+	}
+	return s.store.Wait(ctx, d, skip)
+}
+
+func (s *hangingWaitStore) Reset() {
+	s.resets.Add(1)
+	if s.hung.CompareAndSwap(true, false) {
+		close(s.reset)
+	}
+	s.store.Reset()
+}
+
+// recordingRunner remembers the environment of every command it runs or starts.
+type recordingRunner struct {
+	runner.Runner
+	mu   sync.Mutex
+	envs []map[string]string
+}
+
+func (r *recordingRunner) record(c runner.Command) {
+	r.mu.Lock()
+	r.envs = append(r.envs, c.Env)
+	r.mu.Unlock()
+}
+
+func (r *recordingRunner) Run(ctx context.Context, c runner.Command) (runner.Result, error) {
+	r.record(c)
+	return r.Runner.Run(ctx, c)
+}
+
+func (r *recordingRunner) Start(ctx context.Context, c runner.Command) (runner.Process, error) {
+	r.record(c)
+	return r.Runner.Start(ctx, c)
+}

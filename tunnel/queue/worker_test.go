@@ -412,3 +412,78 @@ func TestWorkerSurvivesHungExec(t *testing.T) {
 		t.Fatalf("co-process started %d times", n)
 	}
 }
+
+// The watchdog restarts a store whose listing hangs without ever failing, and the queue moves again.
+func TestWorkerWatchdog(t *testing.T) {
+	dir := queueDir(t)
+	var hs *hangingWaitStore
+	startWorkerWrapped(t, "local", dir, WorkerOptions{Handler: &recorder{}, WatchdogTimeout: 200 * time.Millisecond},
+		func(s store) store {
+			hs = &hangingWaitStore{store: s, reset: make(chan struct{})}
+			hs.hung.Store(true)
+			return hs
+		})
+	writeEnvelope(t, dir, paperclipRequest{ID: "w1", Method: "GET", Path: "/a"})
+	if r := awaitResponse(t, dir, "w1"); r.Status != 200 {
+		t.Fatalf("got %+v", r)
+	}
+	if hs.resets.Load() == 0 {
+		t.Fatal("watchdog never reset the store")
+	}
+}
+
+// Every control command carries PAPERCLIP_SANDBOX_EXEC_CHANNEL=bridge (§9.3 #13), so providers
+// can tell bridge plumbing from agent commands.
+func TestControlCommandsMarkBridgeChannel(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := queueDir(t)
+	rr := &recordingRunner{Runner: testRunner(t, "exec")}
+	big := &recorder{fn: func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(strings.Repeat("x", 64<<10))) }}
+	startWorkerWrapped(t, "exec", dir, WorkerOptions{Handler: big}, func(store) store {
+		s := newRemoteStore(rr, dir, 5*time.Second, testLogger(t))
+		s.noGNUHead = true // large writes then take their own exec
+		return s
+	})
+	g, err := StartGateway(t.Context(), LaunchOptions{Runner: rr, Binary: self, QueueDir: dir, BridgeToken: testToken, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	writeEnvelope(t, dir, paperclipRequest{ID: "c1", Method: "GET", Path: "/a"})
+	awaitResponse(t, dir, "c1")
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	kinds := map[string]bool{}
+	for _, env := range rr.envs {
+		switch {
+		case env["CB_SCRIPT"] != "":
+			kinds["co-process"] = true
+		case env["CB_REMOVE"] != "":
+			kinds["large write"] = true
+		case env["CB_SHA"] != "" || env["CB_DST"] != "":
+			kinds["binary sync"] = true
+		case env[EnvBridgeToken] != "":
+			kinds["gateway"] = true
+		}
+	}
+	if len(kinds) != 4 {
+		t.Fatalf("commands seen: %v", kinds)
+	}
+	for i, env := range rr.envs {
+		if env["PAPERCLIP_SANDBOX_EXEC_CHANNEL"] != "bridge" {
+			t.Errorf("command %d lacks the bridge channel marker: %v", i, keys(env))
+		}
+	}
+}
+
+func keys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
