@@ -75,7 +75,7 @@ func newHostKeyChecker(o Options) (*hostKeyChecker, error) {
 				return nil, &Error{Kind: KindConfig, Addr: addr, Detail: "cannot read known_hosts file " + def, Err: err}
 			}
 		} else {
-			sources = append(sources, "no known_hosts (HOME unset)")
+			sources = append(sources, "nothing: no known_hosts was given and HOME is unset")
 		}
 	}
 	cb := func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }
@@ -125,7 +125,7 @@ func (h *hostKeyChecker) check(o Options) ssh.HostKeyCallback {
 
 func unknownHostDetail(o Options, key ssh.PublicKey, sources []string) string {
 	entry := knownhosts.Normalize(o.Addr())
-	return fmt.Sprintf("server offered %s %s, which is not in %s; verify this fingerprint with the host's administrator, "+
+	return fmt.Sprintf("server offered %s %s, which is not a known host (checked %s); verify this fingerprint with the host's administrator, "+
 		"then trust it with `ssh-keyscan -p %d %s >> ~/.ssh/known_hosts` (or --ssh-known-hosts FILE), "+
 		"or put this line in CLIPBRIDGE_SSH_KNOWN_HOSTS: %s",
 		key.Type(), ssh.FingerprintSHA256(key), strings.Join(sources, ", "),
