@@ -37,6 +37,13 @@ func newRunToken() string { return "run-" + rand.Text() }
 // checks its log for data races, panics and the run token.
 func startSidecar(t testing.TB, upstream, runToken string, args ...string) *sidecar {
 	t.Helper()
+	return startSidecarEnv(t, upstream, runToken, nil, args...)
+}
+
+// startSidecarEnv is startSidecar with extra environment (the SSH
+// settings, for instance).
+func startSidecarEnv(t testing.TB, upstream, runToken string, env []string, args ...string) *sidecar {
+	t.Helper()
 	s := &sidecar{runToken: runToken, done: make(chan struct{})}
 	s.log = newLogSink(runToken)
 	cmd := exec.Command(binPath, append([]string{"serve", "--log-format", "json"}, args...)...)
@@ -49,6 +56,7 @@ func startSidecar(t testing.TB, upstream, runToken string, args ...string) *side
 		// the child die loudly at the first race.
 		"GORACE=halt_on_error=1",
 	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = s.log
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
