@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,7 +17,8 @@ type ExecOptions struct {
 	Prefix []string
 	// StringCommand says the prefix takes its command as one shell string that the far side
 	// parses again, as `ssh HOST` does, rather than as argv words (docker, kubectl). The
-	// bootstrap is then passed as the single word `sh -c '<bootstrap>'`.
+	// bootstrap is then passed as the single word `sh -c '<bootstrap>'`. It is implied when the
+	// prefix's program is ssh.
 	StringCommand bool
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
@@ -44,7 +46,8 @@ func NewExec(opts ExecOptions) (*Exec, error) {
 	if len(opts.Prefix) == 0 || opts.Prefix[0] == "" {
 		return nil, fmt.Errorf("%w: empty exec prefix", ErrInvalidCommand)
 	}
-	return &Exec{prefix: append([]string(nil), opts.Prefix...), str: opts.StringCommand, execs: execCounter(opts.Registerer, "exec")}, nil
+	str := opts.StringCommand || path.Base(opts.Prefix[0]) == "ssh"
+	return &Exec{prefix: append([]string(nil), opts.Prefix...), str: str, execs: execCounter(opts.Registerer, "exec")}, nil
 }
 
 // Name implements Runner.

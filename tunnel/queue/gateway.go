@@ -42,7 +42,7 @@ func RunGateway(ctx context.Context, getenv func(string) string, stdin io.Reader
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
-		return fmt.Errorf("server error: %w", err)
+		return fmt.Errorf("listen: %w", err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	srv := &http.Server{
@@ -80,7 +80,7 @@ func RunGateway(ctx context.Context, getenv func(string) string, stdin io.Reader
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("server error: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	case <-runCtx.Done():
 	}
 	// Waiters get a moment to finish; the rest are cut (their requests are then removed below).
