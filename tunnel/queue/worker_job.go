@@ -61,7 +61,7 @@ func (w *Worker) process(ctx context.Context, j *job) {
 	if created, err := time.Parse(time.RFC3339Nano, req.CreatedAt); err == nil {
 		age := time.Now().Add(w.st.ClockOffset()).Sub(created)
 		if age > w.o.ResponseTimeout+staleSlack {
-			w.log.Warn("queue request expired; removing unanswered", "request", j.name, "age", age.Round(time.Millisecond))
+			w.log.Warn("queue request expired; removing unanswered", "request", j.name, "age", age.Round(time.Millisecond).String())
 			w.m.requests.WithLabelValues(outcomeExpired).Inc()
 			removed := w.st.Remove(ctx, j.name) == nil
 			j.mu.Lock()

@@ -18,7 +18,7 @@ func (w *Worker) loop(ctx, jobsCtx context.Context) {
 	for {
 		if ctx.Err() != nil && deadline.IsZero() {
 			deadline = time.Now().Add(w.o.DrainTimeout)
-			w.log.Info("queue worker draining", "drain_timeout", w.o.DrainTimeout)
+			w.log.Info("queue worker draining", "drain_timeout", w.o.DrainTimeout.String())
 		}
 		waitCtx, wait := ctx, w.o.ListWait
 		cancelDeadline := context.CancelFunc(func() {})
@@ -179,7 +179,7 @@ func (w *Worker) watchdog(ctx context.Context) {
 		}
 		since := time.Since(time.Unix(0, w.lastOK.Load()))
 		if since > w.o.WatchdogTimeout {
-			w.log.Error("queue watchdog: no successful poll; restarting", "since", since.Round(time.Millisecond))
+			w.log.Error("queue watchdog: no successful poll; restarting", "since", since.Round(time.Millisecond).String())
 			w.lastOK.Store(time.Now().UnixNano())
 			w.st.Reset()
 		}
