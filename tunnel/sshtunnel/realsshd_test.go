@@ -258,10 +258,10 @@ func hammer(ctx context.Context, url string, lastOK *atomic.Int64) *sync.WaitGro
 // is black-holed, so our side declares it dead while sshd still holds the
 // forwarded port for the old session, and an agent keeps hitting that port
 // every 0.2 s (which postpones sshd's own ClientAlive reaping). The tunnel
-// must end the stale session and take the same port back, well before
-// sshd's ClientAlive limit (3 × 3 s) could have freed it.
+// must end the stale session and take the same port back before sshd's
+// ClientAlive limit (3 × 5 s) could have freed it.
 func TestRealStaleSessionHammered(t *testing.T) {
-	s := realsshd.StartT(t, realsshd.Config{ClientAliveInterval: 3 * time.Second, ClientAliveCountMax: 3})
+	s := realsshd.StartT(t, realsshd.Config{ClientAliveInterval: 5 * time.Second, ClientAliveCountMax: 3})
 	relay := realsshd.NewRelayT(t, s.Addr())
 	logs := &logBuffer{}
 	r := start(t, Options{SSH: realOptions(s, relay.Addr()), Handler: &recorder{}, Logger: logs.logger(),
@@ -277,7 +277,7 @@ func TestRealStaleSessionHammered(t *testing.T) {
 	holed := time.Now()
 	relay.Blackhole()
 	detected := waitFor(t, "link declared dead", 5*time.Second, func() bool { return !r.Up() })
-	waitFor(t, "same port serving again", 6*time.Second, func() bool { return lastOK.Load() > holed.UnixNano() })
+	waitFor(t, "same port serving again", 10*time.Second, func() bool { return lastOK.Load() > holed.UnixNano() })
 	recovered := time.Duration(lastOK.Load() - holed.UnixNano())
 	t.Logf("black hole under 0.2 s hammering: detected after %s (keepalive 500ms x 3), same port %d serving again after %s",
 		detected.Round(time.Millisecond), portOf(url), recovered.Round(time.Millisecond))
