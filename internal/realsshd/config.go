@@ -95,4 +95,3 @@ func (s *Server) writeConfig(cfg Config) error {
 	s.configPath = filepath.Join(s.dir, "sshd_config")
 	return os.WriteFile(s.configPath, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
-
