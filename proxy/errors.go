@@ -18,6 +18,7 @@ const (
 	msgUnreachable      = "Bridge could not reach the Paperclip API; the request was not sent."
 	msgTimeout          = "Bridge timed out waiting for the Paperclip API."
 	msgUpstreamFailed   = "Bridge lost the connection to the Paperclip API before the response completed."
+	msgBodyStalled      = "Bridge stopped waiting for the rest of the request body."
 )
 
 // outcomeHeader marks an answer whose mutation may or may not have been

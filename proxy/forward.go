@@ -60,7 +60,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	var body *cappedBody
 	if HasBody(r) {
-		body = &cappedBody{r: r.Body, max: f.maxBody, rc: rc, stall: f.timeout}
+		body = &cappedBody{r: r.Body, max: f.maxBody, rc: rc, stall: f.timeout, ex: exchangeOf(r)}
 	}
 	for attempt := 0; ; attempt++ {
 		retry := f.attempt(w, r, rc, body, attempt == 0)
@@ -109,8 +109,16 @@ func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.Res
 		f.armWrite(rc)
 		if body != nil && body.exceeded.Load() {
 			f.rec.reject(r, reasonRequestTooLarge)
-			w.Header().Set("Connection", "close")
 			WriteError(w, http.StatusRequestEntityTooLarge, msgRequestTooLarge)
+			return false
+		}
+		if body != nil && body.agentErr != nil {
+			// The agent stopped sending (or broke) mid-body; upstream got
+			// an incomplete request on a connection now closed, which it
+			// cannot have acted on.
+			f.log.LogAttrs(ctx, slog.LevelInfo, "agent request body failed",
+				slog.String("route", exchangeOf(r).route), slog.String("error", body.agentErr.Error()))
+			WriteError(w, http.StatusRequestTimeout, msgBodyStalled)
 			return false
 		}
 		f.fail(w, r, f.cause(ctx, err), pc.wrote)

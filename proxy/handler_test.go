@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -551,5 +553,41 @@ func TestNoTokenLeaks(t *testing.T) {
 	}
 	if !strings.Contains(b.logs.String(), `"msg":"request"`) {
 		t.Fatal("no access log lines")
+	}
+}
+
+// A client that trickles its body is answered at once when the bridge
+// refuses it, and cut off after the stall timeout when it is forwarded.
+func TestTrickledBody(t *testing.T) {
+	up := newUpstream(t, nil)
+	b := newBridge(t, up.URL, func(o *Options) { o.UpstreamTimeout = 300 * time.Millisecond })
+	for _, tc := range []struct {
+		name, auth string
+		want       int
+	}{
+		{"refused", "Bearer wrong", 401},
+		{"forwarded", "Bearer " + testBridgeToken, 408},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", b.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			start := time.Now()
+			_, _ = io.WriteString(conn, "POST /api/issues/i1/comments HTTP/1.1\r\nHost: x\r\nAuthorization: "+tc.auth+
+				"\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"body\":\"")
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			if resp.StatusCode != tc.want || time.Since(start) > 2*time.Second {
+				t.Fatalf("got %d after %v", resp.StatusCode, time.Since(start))
+			}
+			if !resp.Close {
+				t.Fatal("connection kept open with an unread body")
+			}
+		})
 	}
 }

@@ -20,6 +20,9 @@ type exchange struct {
 	bytes     int64
 	wroteHead bool
 	aborted   bool // the response was cut off after its head was sent
+	// bodyPending: the request has a body not yet read to its end. An
+	// answer then closes the connection (see WriteHeader).
+	bodyPending bool
 }
 
 type exchangeKey struct{}
@@ -33,6 +36,13 @@ func (e *exchange) WriteHeader(code int) {
 	if !e.wroteHead {
 		e.wroteHead = true
 		e.status = code
+		if e.bodyPending {
+			// Before answering, net/http reads up to 256 KiB of an unread
+			// body to keep the connection reusable: a client trickling
+			// its body would hold the answer (and the goroutine) hostage.
+			// Closing instead sends the answer at once.
+			e.ResponseWriter.Header().Set("Connection", "close")
+		}
 	}
 	e.ResponseWriter.WriteHeader(code)
 }
@@ -63,7 +73,7 @@ func observe(rec *recorder, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			ex := &exchange{ResponseWriter: w, route: routeNone}
+			ex := &exchange{ResponseWriter: w, route: routeNone, bodyPending: HasBody(r)}
 			rec.inFlight.Inc()
 			defer func() {
 				rec.inFlight.Dec()

@@ -18,8 +18,6 @@ func limitRequestBody(max int64, rec *recorder) func(http.Handler) http.Handler 
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > max {
 				rec.reject(r, reasonRequestTooLarge)
-				// Closing tells net/http not to drain a body we refuse.
-				w.Header().Set("Connection", "close")
 				WriteError(w, http.StatusRequestEntityTooLarge, msgRequestTooLarge)
 				return
 			}
@@ -43,6 +41,8 @@ type cappedBody struct {
 	progress func()
 	rc       *http.ResponseController
 	stall    time.Duration
+	ex       *exchange
+	agentErr error // a failure reading the agent's body (not the cap)
 }
 
 func (b *cappedBody) Read(p []byte) (int, error) {
@@ -55,11 +55,15 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 	_ = b.rc.SetReadDeadline(time.Now().Add(b.stall))
 	n, err := b.r.Read(p)
 	b.n += int64(n)
-	if err != nil {
+	switch {
+	case err == io.EOF:
 		// Once the body is done net/http keeps reading in the background
 		// to notice a client that hangs up; a stale deadline would make
 		// that read fail and cancel the request mid-response.
 		_ = b.rc.SetReadDeadline(time.Time{})
+		b.ex.bodyPending = false
+	case err != nil:
+		b.agentErr = err
 	}
 	if b.n > b.max {
 		b.exceeded.Store(true)
