@@ -56,7 +56,13 @@ var errStoppedBeforeReady = errors.New("stopped before the transport was ready")
 
 func (s *sshTransport) env() agentEnv { return s.e }
 func (s *sshTransport) up() bool      { return s.t.Up() }
-func (s *sshTransport) wait() error   { return <-s.done }
+func (s *sshTransport) wait() error {
+	err := <-s.done
+	if errors.Is(err, sshtunnel.ErrDrainTimeout) {
+		return errDrainTimeout
+	}
+	return err
+}
 
 // sshOptions maps the settings onto one SSH connection's options.
 func sshOptions(cfg *config.Config, getenv func(string) string, log *slog.Logger) sshconn.Options {

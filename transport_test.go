@@ -172,3 +172,51 @@ func TestDemo(t *testing.T) {
 	}
 	mustContainAll(t, s.stderr.String(), "curl -s -H", "/metrics", "SSH remote forward")
 }
+
+// Drain through the tunnel: in-flight requests finish (exit 0), or the
+// drain times out (exit 1), as on the local listener.
+func TestSSHModeDrain(t *testing.T) {
+	srv := realsshd.StartT(t, realsshd.Config{})
+	for _, tc := range []struct {
+		name  string
+		sleep time.Duration
+		drain string
+		code  int
+	}{
+		{"drained", 500 * time.Millisecond, "5s", 0},
+		{"timed out", 5 * time.Second, "300ms", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			arrived := make(chan struct{})
+			up := newRecordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				close(arrived)
+				select {
+				case <-time.After(tc.sleep):
+				case <-r.Context().Done():
+				}
+				_, _ = w.Write([]byte(`{"ok":true}`))
+			})
+			s := startSidecar(t, append(baseEnv(up.URL), sshEnv(t, srv)...), "serve", "--drain-timeout", tc.drain)
+			got := make(chan int, 1)
+			go func() {
+				req, _ := http.NewRequest("GET", s.ready.Env.URL+"/api/agents/me", nil)
+				req.Header.Set("Authorization", "Bearer "+s.ready.Env.Key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					got <- 0
+					return
+				}
+				resp.Body.Close()
+				got <- resp.StatusCode
+			}()
+			<-arrived
+			sendSignal(t, s, syscall.SIGTERM)
+			if code := s.wait(t, 10*time.Second); code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", code, tc.code, s.stderr.String())
+			}
+			if status := <-got; tc.code == 0 && status != 200 {
+				t.Fatalf("in-flight request got %d", status)
+			}
+		})
+	}
+}

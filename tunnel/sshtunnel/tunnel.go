@@ -28,6 +28,10 @@ import (
 // ErrStopped is returned by Client and RunCommand once Run has returned.
 var ErrStopped = errors.New("ssh tunnel stopped")
 
+// ErrDrainTimeout is returned by Run when requests were still in flight
+// after ShutdownTimeout and had to be cut off.
+var ErrDrainTimeout = errors.New("ssh tunnel drain timed out with requests still in flight")
+
 // Tunnel is an SSH remote port forward serving one http.Handler.
 type Tunnel struct {
 	opts    Options
@@ -217,9 +221,11 @@ func (t *Tunnel) shutdown(sess *session, serveDone <-chan error) error {
 	t.metrics.up.Set(0)
 	ctx, cancel := context.WithTimeout(context.Background(), t.opts.ShutdownTimeout)
 	defer cancel()
+	var drainErr error
 	if err := t.srv.Shutdown(ctx); err != nil {
 		t.opts.Logger.Warn("tunnel drain timed out; closing remaining connections", "timeout", t.opts.ShutdownTimeout.String())
 		_ = t.srv.Close()
+		drainErr = ErrDrainTimeout
 	}
 	<-serveDone
 	if sess != nil {
@@ -227,5 +233,5 @@ func (t *Tunnel) shutdown(sess *session, serveDone <-chan error) error {
 		sess.close()
 	}
 	t.opts.Logger.Info("tunnel closed")
-	return nil
+	return drainErr
 }
