@@ -220,3 +220,40 @@ func TestSSHModeDrain(t *testing.T) {
 		})
 	}
 }
+
+// queue_v1 over the ssh runner with our gateway started on the "execution
+// host" (this machine, through a real sshd): the whole sandbox path.
+func TestQueueModeOverSSH(t *testing.T) {
+	srv := realsshd.StartT(t, realsshd.Config{})
+	up := newRecordingUpstream(t, nil)
+	dir := filepath.Join(t.TempDir(), "queue")
+	s := startSidecar(t, append(baseEnv(up.URL), sshEnv(t, srv)...), "serve", "--queue-dir", dir, "--start-gateway")
+	if s.ready.Env.URL == "" || s.ready.Env.QueueDir != dir {
+		t.Fatalf("ready env %+v\n%s", s.ready.Env, s.stderr.String())
+	}
+	for i := 0; i < 3; i++ {
+		resp, body := agentGet(t, s, "/api/agents/me")
+		if resp.StatusCode != 200 || body != `{"ok":true}` {
+			t.Fatalf("call %d: %d %s\n%s", i, resp.StatusCode, body, s.stderr.String())
+		}
+	}
+	resp, body := agentGet(t, s, "/api/secrets")
+	if resp.StatusCode != 403 || body != `{"error":"Route not allowed: GET /api/secrets"}` {
+		t.Fatalf("denied route: %d %s", resp.StatusCode, body)
+	}
+	_, metrics := adminGet(t, s, "/metrics")
+	mustContainAll(t, metrics, `clipbridge_runner_execs_total{runner="ssh"}`, `clipbridge_queue_requests_total{outcome="forwarded"}`)
+	sendSignal(t, s, syscall.SIGTERM)
+	if code := s.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, s.stderr.String())
+	}
+	// Nothing of the run token reached the execution host's files.
+	_ = filepath.Walk(filepath.Dir(dir), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), runJWT) {
+				t.Errorf("run token in %s", p)
+			}
+		}
+		return nil
+	})
+}
