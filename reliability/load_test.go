@@ -199,3 +199,37 @@ func validRetryAfter(v string) bool {
 	n, err := strconv.Atoi(v)
 	return err == nil && n >= 0
 }
+
+// TestLoadAtMaxInflight runs exactly --max-inflight keep-alive clients,
+// each sending its next request only after the previous answer arrived:
+// there are never more requests in flight than the cap allows, so none
+// may be refused. (A slot released only after the answer has left lets
+// the client's next request overtake the release and be refused.)
+func TestLoadAtMaxInflight(t *testing.T) {
+	const conns, perConn = 64, 200
+	token := newRunToken()
+	up := startUpstream(t, token, 0)
+	sc := startSidecar(t, up.addr, token, "--max-inflight", strconv.Itoa(conns))
+	var refused, failed atomic.Int64
+	runConnections(t, sc.addr, conns, func(c int, rc *rawConn) {
+		for i := range perConn {
+			id := fmt.Sprintf("c%d-%d", c, i)
+			r, err := rc.roundTrip(getReq(sc.key, getPath+"?req="+id), 30*time.Second)
+			switch {
+			case err != nil:
+				failed.Add(1)
+				return
+			case r.status == 503:
+				refused.Add(1)
+			case r.status != 200 || echoed(r.body) != id:
+				failed.Add(1)
+			}
+		}
+	})
+	if n := refused.Load(); n > 0 {
+		t.Errorf("%d of %d requests refused with 503 although never more than %d were in flight", n, conns*perConn, conns)
+	}
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d requests failed", n)
+	}
+}
