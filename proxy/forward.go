@@ -161,13 +161,17 @@ func isStale(err error) bool {
 
 // fail answers a call that got no usable response head from upstream.
 func (f *forwarder) fail(w http.ResponseWriter, r *http.Request, err error, sent bool) {
+	if errors.Is(err, errAborted) {
+		// The agent hung up first: not an upstream failure, and nobody is
+		// left to answer.
+		f.log.LogAttrs(r.Context(), slog.LevelInfo, "agent went away during the upstream call",
+			slog.String("route", exchangeOf(r).route))
+		return
+	}
 	kind := classify(err, sent)
 	f.rec.upErrors.WithLabelValues(kind).Inc()
 	f.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream call failed",
 		slog.String("route", exchangeOf(r).route), slog.String("kind", kind), slog.String("error", err.Error()))
-	if errors.Is(err, errAborted) {
-		return // nobody is left to answer
-	}
 	switch {
 	case kind == kindConnect:
 		WriteError(w, http.StatusBadGateway, msgUnreachable)
