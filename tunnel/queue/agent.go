@@ -187,7 +187,7 @@ func (a *agent) wait(ctx context.Context, d time.Duration, skip map[string]bool)
 		case <-a.st.notify:
 		default:
 		}
-		names, _ := a.st.list()
+		names, _ := a.st.listRecover(ctx)
 		left := time.Until(deadline)
 		if hasUnskipped(names, skip) || left <= 0 {
 			return names

@@ -39,6 +39,7 @@ const putScriptCommon = `
 cb_put() {
   cb_r="responses/$1"; cb_l="$cb_r.paperclip-write.lock"; cb_t="$cb_r.tmp"; cb_i=0; cb_rm=
   while ! mkdir "$cb_l" 2>/dev/null; do
+    [ -d responses ] || { mkdir -p responses requests; continue; }
     cb_p=$(cat "$cb_l/pid" 2>/dev/null)
     if [ -n "$cb_p" ] && ! kill -0 "$cb_p" 2>/dev/null; then rm -rf "$cb_l"; continue; fi
     cb_i=$((cb_i + 1))
@@ -65,6 +66,7 @@ cb_put() {
 // the bash wait tick; CB_SLEEP_MS/CB_SLEEP_S the sh polling interval.
 const coprocScript = `mkdir -p "$CB_Q/requests" "$CB_Q/responses" "$CB_Q/logs" && cd "$CB_Q" || { echo ":9 cannot prepare queue directory $CB_Q"; exit 1; }
 command -v base64 >/dev/null 2>&1 || { echo ":9 base64 is not installed on the execution host"; exit 1; }
+cb_abs=$(pwd)
 cb_rt=0; [ -n "${BASH_VERSION:-}" ] && cb_rt=1 && export LC_ALL=C
 cb_gnu=0; case $(head --version 2>/dev/null) in *GNU*) cb_gnu=1;; esac
 [ -n "${CB_NO_GNU_HEAD:-}" ] && cb_gnu=0
@@ -100,6 +102,8 @@ cb_list() {
   done
 }
 cb_wait() {
+  # The queue was removed or moved away: exit, and the host's restart recreates it.
+  [ -d "$cb_abs/requests" ] || exit 3
   cb_ms=$1; shift; cb_skip="$*"
   if [ "$cb_ms" -gt 0 ] && ! cb_any; then
     if [ "$cb_rt" = 1 ]; then

@@ -105,6 +105,19 @@ func (s *localStore) list() ([]string, error) {
 	return names, nil
 }
 
+// listRecover lists; when someone has removed the queue directories it recreates them (and
+// the watch) and lists again.
+func (s *localStore) listRecover(ctx context.Context) ([]string, error) {
+	names, err := s.list()
+	if errors.Is(err, fs.ErrNotExist) {
+		s.Reset()
+		if perr := s.Prepare(ctx); perr == nil {
+			names, err = s.list()
+		}
+	}
+	return names, err
+}
+
 // Wait implements store.
 func (s *localStore) Wait(ctx context.Context, wait time.Duration, skip map[string]bool) ([]string, error) {
 	deadline := time.Now().Add(wait)
@@ -114,7 +127,7 @@ func (s *localStore) Wait(ctx context.Context, wait time.Duration, skip map[stri
 		case <-s.notify:
 		default:
 		}
-		names, err := s.list()
+		names, err := s.listRecover(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -284,8 +297,8 @@ func (s *localStore) Sweep(_ context.Context) error {
 // ClockOffset implements store: one machine, one clock.
 func (s *localStore) ClockOffset() time.Duration { return 0 }
 
-// Reset implements store; a local directory has no connection to reset.
-func (s *localStore) Reset() {}
+// Reset implements store: it drops the watch, so the next Prepare sets up a fresh one.
+func (s *localStore) Reset() { _ = s.Close() }
 
 // Close implements store.
 func (s *localStore) Close() error {

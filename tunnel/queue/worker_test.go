@@ -487,3 +487,22 @@ func keys(m map[string]string) []string {
 	slices.Sort(ks)
 	return ks
 }
+
+// Removing (here: moving away) the queue directories under a running worker does not stop it.
+func TestWorkerRecreatesRemovedQueue(t *testing.T) {
+	forEachStore(t, func(t *testing.T, kind string) {
+		dir := queueDir(t)
+		startWorker(t, kind, dir, WorkerOptions{Handler: &recorder{}, ListWait: 100 * time.Millisecond})
+		writeEnvelope(t, dir, paperclipRequest{ID: "before", Method: "GET", Path: "/a"})
+		awaitResponse(t, dir, "before")
+		if err := os.Rename(dir, dir+".gone"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "queue recreated", func() bool { _, err := os.Stat(filepath.Join(dir, "requests")); return err == nil })
+		_ = os.MkdirAll(filepath.Join(dir, "responses"), 0o755)
+		writeEnvelope(t, dir, paperclipRequest{ID: "after", Method: "GET", Path: "/a"})
+		if r := awaitResponse(t, dir, "after"); r.Status != 200 {
+			t.Fatalf("got %+v", r)
+		}
+	})
+}
