@@ -120,7 +120,15 @@ func (g *gateway) exchange(w http.ResponseWriter, r *http.Request, env *Request)
 	reqPath := filepath.Join(g.requestsDir(), name)
 	wait := g.waiters.add(name)
 	defer g.waiters.remove(name)
-	if err := writeAtomic(reqPath, data); err != nil {
+	err = writeAtomic(reqPath, data)
+	if errors.Is(err, os.ErrNotExist) {
+		// The queue directories were removed under us: recreate them (responses are then found
+		// by the poll fallback) and try once more.
+		_ = os.MkdirAll(g.requestsDir(), 0o755)
+		_ = os.MkdirAll(filepath.Join(g.cfg.QueueDir, "responses"), 0o755)
+		err = writeAtomic(reqPath, data)
+	}
+	if err != nil {
 		g.log.Error("gateway request write failed", "error", err)
 		proxy.WriteError(w, http.StatusBadGateway, "Bridge could not queue the request.")
 		return
