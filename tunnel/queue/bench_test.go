@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -149,7 +150,10 @@ func benchRunners(b *testing.B, kind string, oursReg, baseReg prometheus.Registe
 }
 
 // benchRoundTrip publishes one request as a gateway would and waits (0.2 ms polls) for its answer.
+// A random pause of up to 100 ms first (not timed) makes arrivals independent of the baseline's
+// poll phase, as agent calls are.
 func benchRoundTrip(b *testing.B, dir, id string) time.Duration {
+	time.Sleep(time.Duration(rand.Int64N(int64(100 * time.Millisecond))))
 	env, _ := json.Marshal(paperclipRequest{ID: id, Method: "GET", Path: "/api/agents/me", Headers: map[string]string{},
 		CreatedAt: formatTime(time.Now())})
 	start := time.Now()
