@@ -165,7 +165,7 @@ func (a *agent) do(ctx context.Context, c agentCmd) {
 		case err != nil:
 			fmt.Fprintf(a.out, ":5 write bridge response failed\n")
 		default:
-			fmt.Fprintf(a.out, ":0 %s\n", [...]string{Wrote: "wrote", SkippedGone: "gone", SkippedExists: "exists"}[res])
+			fmt.Fprintf(a.out, ":0 %s\n", [...]string{wrote: "wrote", skippedGone: "gone", skippedExists: "exists"}[res])
 		}
 	case "D":
 		_ = a.st.Remove(ctx, name)
@@ -214,7 +214,7 @@ func (a *agent) wait(ctx context.Context, d time.Duration, skip map[string]bool)
 // readFile answers R like the shell: base64 of at most n bytes, or ":2 missing".
 func (a *agent) readFile(name string, n int64) {
 	b, err := a.st.Read(context.Background(), name, n)
-	if errors.Is(err, ErrTooLarge) {
+	if errors.Is(err, errTooLarge) {
 		// The shell sends the first n bytes and lets the host judge; so do we.
 		b, err = readPrefix(filepath.Join(a.st.requests(), name), n)
 	}

@@ -26,7 +26,7 @@ func (s *flakyStore) Wait(ctx context.Context, d time.Duration, skip map[string]
 	return s.store.Wait(ctx, d, skip)
 }
 
-func (s *flakyStore) Write(ctx context.Context, name string, data []byte, guard, remove bool) (WriteResult, error) {
+func (s *flakyStore) Write(ctx context.Context, name string, data []byte, guard, remove bool) (writeResult, error) {
 	if s.writeFails.Add(-1) >= 0 {
 		return 0, errors.New("write bridge response failed with exit code 255")
 	}

@@ -6,29 +6,29 @@ import (
 	"time"
 )
 
-// Store errors.
+// Store errors (the worker maps them to its answers).
 var (
-	// ErrNotExist: the request file is gone (the gateway removed it after its caller timed out).
-	ErrNotExist = errors.New("request file does not exist")
-	// ErrTooLarge: the request file is larger than the envelope limit.
-	ErrTooLarge = errors.New("Bridge request envelope exceeded the configured size limit.")
+	// errNotExist: the request file is gone (the gateway removed it after its caller timed out).
+	errNotExist = errors.New("request file does not exist")
+	// errTooLarge: the request file is larger than the envelope limit.
+	errTooLarge = errors.New("Bridge request envelope exceeded the configured size limit.")
 )
 
-// WriteResult says what a response write did.
-type WriteResult int
+// writeResult says what a response write did.
+type writeResult int
 
-// Outcomes of Store.WriteResponse.
+// Outcomes of store.Write.
 const (
-	// Wrote: the response file is in place.
-	Wrote WriteResult = iota
-	// SkippedGone: the guarded request file was gone, so nothing was written (no orphan).
-	SkippedGone
-	// SkippedExists: a response for this id was already there (another writer answered first).
-	SkippedExists
+	// wrote: the response file is in place.
+	wrote writeResult = iota
+	// skippedGone: the guarded request file was gone, so nothing was written (no orphan).
+	skippedGone
+	// skippedExists: a response for this id was already there (another writer answered first).
+	skippedExists
 )
 
 // store is the queue directory on the execution host, as the worker sees it. Implementations:
-// localStore (this machine, fsnotify) and remoteStore (a shell co-process through a runner).
+// localStore (this machine, fsnotify) and remoteStore (a co-process through a runner: the shell script or queue-agent).
 // Names are request file names (`<id>.json`) that passed validName.
 type store interface {
 	// Prepare creates requests/, responses/ and logs/ and starts whatever the store needs.
@@ -38,7 +38,7 @@ type store interface {
 	// It may return earlier with nothing new (a shell without `read -t` caps each wait), so
 	// callers loop.
 	Wait(ctx context.Context, wait time.Duration, skip map[string]bool) ([]string, error)
-	// Read returns the content of requests/<name>: ErrNotExist if it is gone, ErrTooLarge if it
+	// Read returns the content of requests/<name>: errNotExist if it is gone, errTooLarge if it
 	// holds more than limit bytes.
 	Read(ctx context.Context, name string, limit int64) ([]byte, error)
 	// Write publishes responses/<name> atomically (.tmp then rename) under Paperclip's
@@ -46,7 +46,7 @@ type store interface {
 	// still exists, so a late answer never leaves an orphaned response. With remove it then
 	// deletes requests/<name> (also when another writer had answered), still under the lock, so
 	// the request goes only once its answer has landed; it saves the worker a round trip.
-	Write(ctx context.Context, name string, data []byte, guard, remove bool) (WriteResult, error)
+	Write(ctx context.Context, name string, data []byte, guard, remove bool) (writeResult, error)
 	// Remove deletes requests/<name>; a missing file is fine.
 	Remove(ctx context.Context, name string) error
 	// Sweep removes leftovers of crashed writers: response temp files and locks whose pid is dead.

@@ -164,7 +164,7 @@ func hasUnskipped(names []string, skip map[string]bool) bool {
 func (s *localStore) Read(_ context.Context, name string, limit int64) ([]byte, error) {
 	f, err := os.OpenFile(filepath.Join(s.requests(), name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotExist
+		return nil, errNotExist
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -178,13 +178,13 @@ func (s *localStore) Read(_ context.Context, name string, limit int64) ([]byte, 
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, ErrTooLarge
+		return nil, errTooLarge
 	}
 	return b, nil
 }
 
 // Write implements store.
-func (s *localStore) Write(ctx context.Context, name string, data []byte, guard, remove bool) (WriteResult, error) {
+func (s *localStore) Write(ctx context.Context, name string, data []byte, guard, remove bool) (writeResult, error) {
 	resp := filepath.Join(s.responses(), name)
 	if err := os.MkdirAll(s.responses(), 0o755); err != nil {
 		return 0, err
@@ -196,14 +196,14 @@ func (s *localStore) Write(ctx context.Context, name string, data []byte, guard,
 	defer unlock()
 	if guard {
 		if _, err := os.Lstat(filepath.Join(s.requests(), name)); errors.Is(err, fs.ErrNotExist) {
-			return SkippedGone, nil
+			return skippedGone, nil
 		}
 	}
 	if _, err := os.Lstat(resp); err == nil {
 		if remove {
-			return SkippedExists, s.Remove(ctx, name)
+			return skippedExists, s.Remove(ctx, name)
 		}
-		return SkippedExists, nil
+		return skippedExists, nil
 	}
 	tmp := resp + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
@@ -215,9 +215,9 @@ func (s *localStore) Write(ctx context.Context, name string, data []byte, guard,
 		return 0, fmt.Errorf("write bridge response %s: %w", resp, err)
 	}
 	if remove {
-		return Wrote, s.Remove(ctx, name)
+		return wrote, s.Remove(ctx, name)
 	}
-	return Wrote, nil
+	return wrote, nil
 }
 
 // acquireLock takes Paperclip's mkdir mutex: the directory holds a pid file, and a lock whose pid

@@ -169,15 +169,15 @@ func (s *remoteStore) Read(ctx context.Context, name string, limit int64) ([]byt
 	case err != nil:
 		return nil, fmt.Errorf("read %s/requests/%s: %w", s.dir, name, err)
 	case missing:
-		return nil, ErrNotExist
+		return nil, errNotExist
 	case int64(len(out)) > limit:
-		return nil, ErrTooLarge
+		return nil, errTooLarge
 	}
 	return out, nil
 }
 
 // Write implements store.
-func (s *remoteStore) Write(ctx context.Context, name string, data []byte, guard, remove bool) (WriteResult, error) {
+func (s *remoteStore) Write(ctx context.Context, name string, data []byte, guard, remove bool) (writeResult, error) {
 	g, rm := "0", "0"
 	if guard {
 		g = "1"
@@ -229,11 +229,11 @@ func (s *remoteStore) Write(ctx context.Context, name string, data []byte, guard
 	}
 	switch result {
 	case "wrote":
-		return Wrote, nil
+		return wrote, nil
 	case "gone":
-		return SkippedGone, nil
+		return skippedGone, nil
 	case "exists":
-		return SkippedExists, nil
+		return skippedExists, nil
 	}
 	return 0, fmt.Errorf("write bridge response %s: unexpected result %q", name, result)
 }

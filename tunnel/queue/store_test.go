@@ -73,11 +73,11 @@ func TestStoreContract(t *testing.T) {
 			if b, err := s.Read(ctx, "bin.json", 64); err != nil || string(b) != "\x00\xff{}" {
 				t.Fatalf("read %q %v", b, err)
 			}
-			if _, err := s.Read(ctx, "missing.json", 64); !errors.Is(err, ErrNotExist) {
+			if _, err := s.Read(ctx, "missing.json", 64); !errors.Is(err, errNotExist) {
 				t.Fatalf("missing: %v", err)
 			}
 			req("big.json", strings.Repeat("x", 65))
-			if _, err := s.Read(ctx, "big.json", 64); !errors.Is(err, ErrTooLarge) {
+			if _, err := s.Read(ctx, "big.json", 64); !errors.Is(err, errTooLarge) {
 				t.Fatalf("too large: %v", err)
 			}
 			// Write: guarded on the request, never over an existing response, atomic, any size.
@@ -85,30 +85,30 @@ func TestStoreContract(t *testing.T) {
 				name := "w" + strings.Repeat("x", size%7) + ".json"
 				req(name, "{}")
 				data := bytes.Repeat([]byte{'a', 0, 0xff, '\n'}, size/4)
-				if res, err := s.Write(ctx, name, data, true, false); err != nil || res != Wrote {
+				if res, err := s.Write(ctx, name, data, true, false); err != nil || res != wrote {
 					t.Fatalf("write %d: %v %v", size, res, err)
 				}
 				got, _ := os.ReadFile(filepath.Join(dir, "responses", name))
 				if !bytes.Equal(got, data) {
 					t.Fatalf("response of %d bytes came back as %d", len(data), len(got))
 				}
-				if res, err := s.Write(ctx, name, []byte("again"), true, false); err != nil || res != SkippedExists {
+				if res, err := s.Write(ctx, name, []byte("again"), true, false); err != nil || res != skippedExists {
 					t.Fatalf("second write: %v %v", res, err)
 				}
 				_ = os.Remove(filepath.Join(dir, "responses", name))
 			}
 			req("rm.json", "{}")
-			if res, err := s.Write(ctx, "rm.json", []byte("x"), true, true); err != nil || res != Wrote {
+			if res, err := s.Write(ctx, "rm.json", []byte("x"), true, true); err != nil || res != wrote {
 				t.Fatalf("write and remove: %v %v", res, err)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "requests", "rm.json")); !os.IsNotExist(err) {
 				t.Fatal("request not removed after its response landed")
 			}
 			_ = os.Remove(filepath.Join(dir, "responses", "rm.json"))
-			if res, err := s.Write(ctx, "gone.json", []byte("x"), true, true); err != nil || res != SkippedGone {
+			if res, err := s.Write(ctx, "gone.json", []byte("x"), true, true); err != nil || res != skippedGone {
 				t.Fatalf("guarded write: %v %v", res, err)
 			}
-			if res, err := s.Write(ctx, "unguarded.json", []byte("x"), false, false); err != nil || res != Wrote {
+			if res, err := s.Write(ctx, "unguarded.json", []byte("x"), false, false); err != nil || res != wrote {
 				t.Fatalf("unguarded write: %v %v", res, err)
 			}
 			// Remove: idempotent.

@@ -18,14 +18,14 @@ func (w *Worker) process(ctx context.Context, j *job) {
 	stem := idFromName(j.name)
 	data, err := w.st.Read(ctx, j.name, EnvelopeLimit(w.o.MaxBodyBytes))
 	switch {
-	case errors.Is(err, ErrNotExist):
+	case errors.Is(err, errNotExist):
 		// The gateway removed it after its caller timed out: nobody waits for an answer.
 		w.m.requests.WithLabelValues(outcomeVanished).Inc()
 		j.mu.Lock()
 		j.gone = true
 		j.mu.Unlock()
 		return
-	case errors.Is(err, ErrTooLarge):
+	case errors.Is(err, errTooLarge):
 		w.reply(ctx, j, errorResponse(stem, http.StatusRequestEntityTooLarge, msgEnvelopeTooLarge), outcomeTooLarge)
 		return
 	case err != nil:
@@ -147,7 +147,7 @@ func (w *Worker) deliver(ctx context.Context, j *job, r Response, outcome string
 		res, err := w.st.Write(ctx, j.name, data, true, true)
 		if err == nil {
 			w.m.requests.WithLabelValues(outcome).Inc()
-			if res == SkippedGone {
+			if res == skippedGone {
 				w.log.Debug("queue response skipped: request gone", "request", j.name)
 			}
 			j.mu.Lock()
