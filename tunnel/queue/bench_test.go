@@ -41,7 +41,8 @@ func BenchmarkQueueVsBaseline(b *testing.B) {
 	// Paperclip does (skipped without sshd).
 	for _, kind := range []string{"local", "exec", "exec-agent", "ssh", "ssh-agent"} {
 		b.Run(kind, func(b *testing.B) {
-			agentBin := ""
+			// The testing package calls this function more than once: derive, never reassign.
+			kind, agentBin := kind, ""
 			if k, ok := strings.CutSuffix(kind, "-agent"); ok {
 				kind, agentBin = k, self
 			}
