@@ -102,8 +102,9 @@ func TestHostileClients(t *testing.T) {
 			[]byte("X-Slow: "+strings.Repeat("a", 1000)), 200*time.Millisecond)
 		probeFor(t, sc, 3*time.Second)
 		// Every trickled head is cut off at the server's header timeout.
-		latest := cut.wait(t, readHeaderTimeout+5*time.Second-time.Since(start))
-		t.Logf("%d trickled request heads cut off, the last %v after the start", n, latest.Round(time.Millisecond))
+		if latest, ok := cut.wait(t, readHeaderTimeout+5*time.Second-time.Since(start)); ok {
+			t.Logf("%d trickled request heads cut off, the last %v after the start", n, latest.Round(time.Millisecond))
+		}
 		if up.arr.count("GET", "loris") != 0 {
 			t.Errorf("an incomplete request head reached upstream")
 		}
@@ -115,7 +116,6 @@ func TestHostileClients(t *testing.T) {
 		sc, up := hostileFixture(t)
 		const n = 100
 		head := "POST " + postPath + "?req=loris HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
-		start := time.Now()
 		cut := trickle(t, sc.addr, n, []byte(head), []byte(`{"body":"`+strings.Repeat("a", 99980)+`"}`), 200*time.Millisecond)
 		probeFor(t, sc, 3*time.Second)
 		answered, slowest := cut.answered()
@@ -125,12 +125,14 @@ func TestHostileClients(t *testing.T) {
 		if up.arr.count("POST", "loris") != 0 {
 			t.Errorf("an unauthenticated upload reached upstream")
 		}
-		// Observation, not a requirement of the contract: after its 401 the
-		// bridge may keep reading (and discarding) the trickled body to
-		// reuse the connection; see RELIABILITY.md.
-		closed := cut.closedCount()
-		t.Logf("%d unauthenticated trickled uploads answered 401 within %v; %d of %d connections closed by the bridge %v after the start",
-			answered, slowest.Round(time.Millisecond), closed, n, time.Since(start).Round(time.Millisecond))
+		// Answering is not enough: a connection left open to read the rest
+		// of a trickled body holds a goroutine and a descriptor for as
+		// long as the client likes (100,000 bytes at 5 bytes/s: 5.5 h),
+		// so any local process could pile them up.
+		if latest, ok := cut.wait(t, hostileTimeout+requestMargin); ok {
+			t.Logf("%d unauthenticated trickled uploads answered 401 within %v; connections closed by the bridge, the last %v after the start",
+				answered, slowest.Round(time.Millisecond), latest.Round(time.Millisecond))
+		}
 	})
 
 	t.Run("slowloris body with token", func(t *testing.T) {
@@ -454,8 +456,9 @@ func (tr *tricklers) closedCount() int {
 }
 
 // wait waits up to bound for the server to close every trickler and
-// returns when the last was cut; it fails the test for those still open.
-func (tr *tricklers) wait(t *testing.T, bound time.Duration) time.Duration {
+// returns when the last was cut; it fails the test for those still open
+// and returns false.
+func (tr *tricklers) wait(t *testing.T, bound time.Duration) (time.Duration, bool) {
 	t.Helper()
 	deadline := time.Now().Add(bound)
 	for time.Now().Before(deadline) && tr.closedCount() < tr.n {
@@ -465,9 +468,9 @@ func (tr *tricklers) wait(t *testing.T, bound time.Duration) time.Duration {
 	defer tr.mu.Unlock()
 	if len(tr.cuts) < tr.n {
 		t.Errorf("%d of %d trickling connections still open %v after the start", tr.n-len(tr.cuts), tr.n, time.Since(tr.start).Round(time.Millisecond))
-		return time.Since(tr.start)
+		return time.Since(tr.start), false
 	}
-	return maxDuration(tr.cuts)
+	return maxDuration(tr.cuts), true
 }
 
 func maxDuration(ds []time.Duration) time.Duration {
