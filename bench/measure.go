@@ -145,13 +145,41 @@ func (b *bench) measure(ctx context.Context) error {
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", t.name, f.key, err)
 				}
+				if res.Errors+res.StatusErrors > 0 {
+					progress("%s %s: %d socket errors or timeouts, %d answers not 2xx/3xx", t.name, f.key, res.Errors, res.StatusErrors)
+				}
 				s := sample{res: res}
 				if !t.proc.empty() {
 					s.cpu = t.proc.cpu() - cpu0
 				}
 				b.results[t.name][f.key] = append(b.results[t.name][f.key], s)
+				settle(t)
 			}
 		}
 	}
 	return nil
+}
+
+// settle lets the requests wrk abandoned at the end of a run finish
+// before the next run starts: otherwise they still hold in-flight slots,
+// and the next run's first requests are refused (503) for a reason that
+// has nothing to do with that run.
+func settle(t *target) {
+	time.Sleep(100 * time.Millisecond)
+	if t.admin == "" {
+		time.Sleep(400 * time.Millisecond)
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if v, ok := metricValue(t.admin, "clipbridge_http_requests_in_flight"); ok && v == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// metricValue reads one metric from an admin /metrics.
+func metricValue(admin, name string) (float64, bool) {
+	v, err := metricSum(admin, name)
+	return v, err == nil
 }

@@ -74,6 +74,19 @@ http {
 }
 `
 
+// renderNginxConfig fills in nginxConfig.
+func renderNginxConfig(dir, upstream string, port int, s secrets) string {
+	user := ""
+	if os.Geteuid() == 0 {
+		// Workers would otherwise switch to nobody and lose access to the
+		// private temporary directory.
+		user = "user root;"
+	}
+	return strings.NewReplacer("{{dir}}", dir, "{{user}}", user, "{{bridge}}", s.bridgeToken,
+		"{{upstream}}", upstream, "{{port}}", strconv.Itoa(port), "{{run}}", s.runToken,
+		"{{runid}}", s.runID).Replace(nginxConfig)
+}
+
 // startNginx writes the configuration into dir and runs nginx in the
 // foreground.
 func startNginx(dir, upstream string, s secrets) (*target, error) {
@@ -84,15 +97,7 @@ func startNginx(dir, upstream string, s secrets) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	user := ""
-	if os.Geteuid() == 0 {
-		// Workers would otherwise switch to nobody and lose access to the
-		// private temporary directory.
-		user = "user root;"
-	}
-	conf := strings.NewReplacer("{{dir}}", dir, "{{user}}", user, "{{bridge}}", s.bridgeToken,
-		"{{upstream}}", upstream, "{{port}}", strconv.Itoa(port), "{{run}}", s.runToken,
-		"{{runid}}", s.runID).Replace(nginxConfig)
+	conf := renderNginxConfig(dir, upstream, port, s)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, err

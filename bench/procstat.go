@@ -79,34 +79,47 @@ func (p procTree) memory(field string) int64 {
 	return total
 }
 
-// statFields returns /proc/<pid>/stat split after the command name, which
-// is parenthesised and may itself hold spaces or parentheses.
+// statFields returns /proc/<pid>/stat split after the command name.
 func statFields(pid int) ([]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return nil, err
 	}
-	s := string(b)
+	return parseStat(string(b))
+}
+
+// parseStat splits a /proc/<pid>/stat line after the command name, which
+// is parenthesised and may itself hold spaces or parentheses: fields are
+// counted from the last ')'. The first returned field is the state.
+func parseStat(s string) ([]string, error) {
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return nil, fmt.Errorf("malformed stat line %q", s)
 	}
 	return strings.Fields(s[i+1:]), nil
 }
 
 func statusKB(pid int, field string) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return parseStatusKB(string(b), field)
+}
+
+// parseStatusKB finds "field:   123 kB" in /proc/<pid>/status text and
+// returns the number, or 0.
+func parseStatusKB(text, field string) int64 {
+	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		name, rest, ok := strings.Cut(sc.Text(), ":")
 		if !ok || name != field {
 			continue
 		}
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil || kb < 0 {
+			return 0
+		}
 		return kb
 	}
 	return 0

@@ -147,8 +147,18 @@ func metricSum(admin, name string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	total, found := sumMetric(string(b), name)
+	if !found {
+		return 0, fmt.Errorf("no %s in %s/metrics", name, admin)
+	}
+	return total, nil
+}
+
+// sumMetric sums every sample of name (any labels) in Prometheus text
+// exposition, and reports whether there was one.
+func sumMetric(text, name string) (float64, bool) {
 	total, found := 0.0, false
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
 		}
@@ -158,10 +168,7 @@ func metricSum(admin, name string) (float64, error) {
 			total, found = total+v, true
 		}
 	}
-	if !found {
-		return 0, fmt.Errorf("no %s in %s/metrics", name, admin)
-	}
-	return total, nil
+	return total, found
 }
 
 // callClient makes sequential agent calls on one keep-alive connection.
