@@ -203,6 +203,8 @@ func TestHarnessSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.Chdir(wd) })
+	progressOut = testLog{t}
+	t.Cleanup(func() { progressOut = os.Stderr })
 	var out strings.Builder
 	o := options{duration: time.Second, rounds: 1, startupRuns: 1, queueCalls: 2, queueIdle: time.Second,
 		cases: "clipbridge,queue-local,baseline-local"}
@@ -229,4 +231,12 @@ func skipOrFail(t *testing.T, why string) {
 		t.Fatal(why)
 	}
 	t.Skip(why)
+}
+
+// testLog sends the harness's progress lines to the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

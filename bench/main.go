@@ -146,8 +146,11 @@ func allCases() string {
 	return strings.Join(names, ",")
 }
 
-// progress reports what the harness is doing on stderr, keeping stdout
-// for the report.
+// progressOut receives progress lines: stderr, keeping stdout for the
+// report (tests send them to the test log).
+var progressOut io.Writer = os.Stderr
+
+// progress reports what the harness is doing.
 func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+	fmt.Fprintf(progressOut, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
