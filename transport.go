@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/config"
+	"github.com/clipbridge/clipbridge/h1"
 )
 
 // transport brings the execution host's requests to the callback handler:
@@ -27,7 +28,7 @@ type transport interface {
 
 // localTransport serves the callback API on a local listener.
 type localTransport struct {
-	srv   *http.Server
+	srv   *h1.Server
 	ln    net.Listener
 	e     agentEnv
 	done  chan error
@@ -66,7 +67,7 @@ func (t *localTransport) wait() error   { return <-t.done }
 
 // shutdownServer closes the listener at once and lets in-flight requests
 // finish within the drain timeout.
-func shutdownServer(srv *http.Server, drain time.Duration, log *slog.Logger) error {
+func shutdownServer(srv *h1.Server, drain time.Duration, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
@@ -77,34 +78,32 @@ func shutdownServer(srv *http.Server, drain time.Duration, log *slog.Logger) err
 	return nil
 }
 
-func serveUntilClosed(s *http.Server, ln net.Listener) error {
+func serveUntilClosed(s interface{ Serve(net.Listener) error }, ln net.Listener) error {
 	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
 
-// callbackServer is the http.Server of the callback API.
-func callbackServer(h http.Handler, cfg *config.Config, log *slog.Logger) *http.Server {
-	return &http.Server{
+// callbackServer is the server of the callback API, for the local
+// listener and the SSH forward alike. It is h1's lean HTTP/1.1 server
+// rather than net/http's: see package h1 for why.
+func callbackServer(h http.Handler, cfg *config.Config, log *slog.Logger) *h1.Server {
+	return &h1.Server{
 		Handler: h,
 		// Slow or never-finished request heads (slowloris) are cut off.
 		ReadHeaderTimeout: 10 * time.Second,
-		// No whole-request ReadTimeout: a large upload may legitimately
-		// take long. The handler instead sets a read deadline per body
-		// chunk (stall = --upstream-timeout), which bounds a trickled body.
-		ReadTimeout: 0,
-		// A backstop from the start of each request; the handler extends
-		// it per chunk while a response streams, and resets it once
-		// upstream has answered.
+		// A backstop from the end of each request head; the handler
+		// extends it per chunk while a response streams, and resets it
+		// once upstream has answered. There is no whole-request read
+		// bound: a large upload may legitimately take long, and the
+		// handler sets a read deadline per body chunk instead (stall =
+		// --upstream-timeout), which bounds a trickled body.
 		WriteTimeout: cfg.UpstreamTimeout + 30*time.Second,
 		// Agents keep connections alive between calls; an idle one is
 		// closed after this.
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
-		// "OPTIONS *" must reach the handler, which refuses it (400) like
-		// every other non-origin-form target.
-		DisableGeneralOptionsHandler: true,
-		ErrorLog:                     slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+		Logger:         log.With("component", "http"),
 	}
 }

@@ -29,7 +29,7 @@ func startSSH(ctx context.Context, cfg *config.Config, h http.Handler, reg prome
 	t, err := sshtunnel.New(sshtunnel.Options{
 		SSH:             sshOptions(cfg, getenv, log),
 		RemoteListen:    cfg.SSH.RemoteListen,
-		Handler:         h,
+		Server:          callbackServer(h, cfg, log),
 		ShutdownTimeout: cfg.DrainTimeout,
 		Logger:          log.With("component", "tunnel"),
 		Registerer:      reg,

@@ -81,18 +81,14 @@ func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.Res
 		f.fail(w, r, err, false)
 		return false
 	}
+	// The agent hanging up (or the server closing) ends the upstream call
+	// at once: every blocked read or write on the connection fails.
+	stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(time.Unix(1, 0)) })
 	reusable := false
 	defer func() {
 		if !reusable {
+			stop()
 			pc.Close()
-		}
-	}()
-	// The agent hanging up ends the upstream call at once: every blocked
-	// read or write on the connection fails.
-	stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(time.Unix(1, 0)) })
-	defer func() {
-		if !stop() && ctx.Err() != nil {
-			reusable = false // its deadline is poisoned
 		}
 	}()
 
@@ -137,8 +133,11 @@ func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.Res
 	f.rec.upDuration.Observe(time.Since(start).Seconds())
 	progress := func() { _ = pc.SetReadDeadline(time.Now().Add(f.timeout)) }
 	clean := f.relay(ctx, w, r, rc, resp, progress)
-	reusable = clean && !resp.Close
-	if reusable {
+	// Pool the connection only if the hang-up hook never ran: once it has,
+	// the connection's deadline is poisoned. stop() must come before put,
+	// or a concurrent request could take a connection about to be closed.
+	if clean && !resp.Close && stop() {
+		reusable = true
 		f.client.put(pc)
 	}
 	return false

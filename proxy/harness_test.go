@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
+
+	"github.com/clipbridge/clipbridge/h1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -69,12 +71,17 @@ func (u *upstream) requests() []seen {
 
 // bridge is a proxy Handler served on a real loopback listener, so raw
 // request targets reach it exactly as sent.
+// bridge serves the handler with h1, the server clipbridge runs it on.
 type bridge struct {
-	*httptest.Server
-	reg  *prometheus.Registry
-	logs *syncBuffer
-	h    *Handler
+	URL      string
+	Listener net.Listener
+	client   *http.Client
+	reg      *prometheus.Registry
+	logs     *syncBuffer
+	h        *Handler
 }
+
+func (b *bridge) Client() *http.Client { return b.client }
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -121,12 +128,22 @@ func newBridge(t *testing.T, upstreamURL string, mod func(*Options)) *bridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := httptest.NewUnstartedServer(h)
-	s.Config.DisableGeneralOptionsHandler = true
-	s.Start()
-	t.Cleanup(s.Close)
-	t.Cleanup(h.CloseIdle)
-	return &bridge{Server: s, reg: reg, logs: logs, h: h}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &h1.Server{Handler: h}
+	served := make(chan struct{})
+	go func() { _ = srv.Serve(ln); close(served) }()
+	tr := &http.Transport{}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		srv.Close()
+		<-served
+		h.CloseIdle()
+	})
+	return &bridge{URL: "http://" + ln.Addr().String(), Listener: ln, client: &http.Client{Transport: tr},
+		reg: reg, logs: logs, h: h}
 }
 
 // do sends a request through the bridge with the bridge token.

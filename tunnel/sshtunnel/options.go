@@ -1,9 +1,11 @@
 package sshtunnel
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"time"
@@ -47,11 +49,11 @@ type Options struct {
 	// Handler serves every request arriving through the tunnel. Only it is
 	// reachable through the tunnel. Required unless Server is set.
 	Handler http.Handler
-	// Server, if set, is used instead of one built from Handler and the
-	// timeouts below. The tunnel owns it: it calls Serve on the forwarded
-	// listener and Shutdown when Run ends, so do not share it with another
-	// listener.
-	Server *http.Server
+	// Server, if set, is used instead of a net/http server built from
+	// Handler and the timeouts below (clipbridge passes its h1.Server). The
+	// tunnel owns it: it calls Serve on the forwarded listener and Shutdown
+	// when Run ends, so do not share it with another listener.
+	Server Server
 
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout configure
 	// the built server; 0 means the Default* value (ReadTimeout: none, as a
@@ -124,7 +126,15 @@ func (o Options) withDefaults() Options {
 }
 
 // newServer builds the tunnel's http.Server from the options.
-func (o Options) newServer() *http.Server {
+// Server is what the tunnel serves the forwarded listener with:
+// *http.Server, or any server with the same three methods.
+type Server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
+func (o Options) newServer() Server {
 	if o.Server != nil {
 		return o.Server
 	}

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -37,7 +36,7 @@ type Tunnel struct {
 	opts    Options
 	listen  netip.AddrPort // as requested
 	metrics *metrics
-	srv     *http.Server
+	srv     Server
 	ln      *relayListener
 
 	started atomic.Bool
