@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -19,6 +20,7 @@ import (
 // It opens no local callback listener.
 type queueTransport struct {
 	e    agentEnv
+	w    *queue.Worker
 	done chan error
 }
 
@@ -45,7 +47,7 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, reg p
 			QueueDir:     cfg.Queue.Dir,
 			BridgeToken:  cfg.BridgeToken.Reveal(),
 			MaxBodyBytes: cfg.MaxBodyBytes,
-			Logger:       log.With("component", "gateway_launcher"),
+			Logger:       log, // the queue package names its components
 		})
 		if err != nil {
 			closeRunner()
@@ -61,7 +63,7 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, reg p
 		Handler:      h.Trusted(),
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		DrainTimeout: cfg.DrainTimeout,
-		Logger:       log.With("component", "queue"),
+		Logger:       log,
 		Registerer:   reg,
 	}
 	// A worker that knows the bridge token requires our gateway's envelope
@@ -76,6 +78,7 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, reg p
 		wo.AgentBinary = gw.RemoteBinary()
 	}
 	w, err := queue.NewWorker(wo)
+	qt.w = w
 	if err != nil {
 		if gw != nil {
 			gw.Stop()
@@ -89,7 +92,9 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, reg p
 	} else {
 		gwDone <- nil
 	}
+	runDone := make(chan struct{})
 	go func() {
+		defer close(runDone)
 		err := w.Run(ctx)
 		if gerr := <-gwDone; err == nil {
 			err = gerr
@@ -97,11 +102,34 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, reg p
 		closeRunner()
 		qt.done <- err
 	}()
+	// The ready line means serving: wait until the worker has prepared the
+	// queue and listed it once (bounded: a slow runner still gets its
+	// ready line, and /readyz tells the rest).
+	deadline := time.NewTimer(queueReadyWait)
+	defer deadline.Stop()
+	for !w.Healthy() {
+		select {
+		case <-runDone:
+			// The worker ended before it could list the queue once.
+			if err := <-qt.done; err != nil {
+				return nil, config.Usagef("--queue-dir %s: %v", cfg.Queue.Dir, err)
+			}
+			return nil, errStoppedBeforeReady
+		case <-deadline.C:
+			log.Warn("queue not listed yet; reporting ready anyway (see /readyz)", "waited", queueReadyWait.String())
+			return qt, nil
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	return qt, nil
 }
 
+// queueReadyWait bounds how long the ready line waits for the first
+// successful listing of the queue.
+const queueReadyWait = 10 * time.Second
+
 func (q *queueTransport) env() agentEnv { return q.e }
-func (q *queueTransport) up() bool      { return true }
+func (q *queueTransport) up() bool      { return q.w.Healthy() }
 func (q *queueTransport) wait() error   { return <-q.done }
 
 // newRunner builds the runner the settings name.
