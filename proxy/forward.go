@@ -78,7 +78,9 @@ func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.Res
 	pc, err := f.client.get(ctx)
 	if err != nil {
 		f.armWrite(rc)
-		f.fail(w, r, err, false)
+		// On a retry the first attempt was sent (to a connection upstream
+		// had closed), so "not sent" would no longer be true.
+		f.fail(w, r, err, !first)
 		return false
 	}
 	// The agent hanging up (or the server closing) ends the upstream call
