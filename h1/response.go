@@ -132,8 +132,13 @@ func (w *response) sendHead() {
 	if w.chunked {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	if w.closeAfter {
+	switch {
+	case w.closeAfter:
 		bw.WriteString("Connection: close\r\n")
+	case !w.req.ProtoAtLeast(1, 1):
+		// An HTTP/1.0 client that asked to keep the connection assumes
+		// close unless told otherwise.
+		bw.WriteString("Connection: keep-alive\r\n")
 	}
 	bw.WriteString("\r\n")
 }

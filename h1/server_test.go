@@ -216,10 +216,15 @@ func TestConnectionClose(t *testing.T) {
 			t.Fatalf("%q: connection still open", raw)
 		}
 	}
+	// An HTTP/1.0 client asking for keep-alive gets it, and is told so.
+	resps, _, _ := exchange(t, addr, "GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 2)
+	if resps[0].Close || resps[0].Header.Get("Connection") != "keep-alive" {
+		t.Fatalf("HTTP/1.0 keep-alive: close=%v %q", resps[0].Close, resps[0].Header.Get("Connection"))
+	}
 	// An unread body is not drained: the answer goes out and the
 	// connection closes.
 	_, addr2 := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(401) }), nil)
-	resps, _, _ := exchange(t, addr2, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\npartial", 1)
+	resps, _, _ = exchange(t, addr2, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\npartial", 1)
 	if resps[0].StatusCode != 401 || !resps[0].Close {
 		t.Fatalf("%d close=%v", resps[0].StatusCode, resps[0].Close)
 	}
