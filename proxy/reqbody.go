@@ -30,7 +30,7 @@ func limitRequestBody(max int64, rec *recorder) func(http.Handler) http.Handler 
 var errBodyTooLarge = errors.New("request body exceeds the configured limit")
 
 // cappedBody passes a request body through, failing once more than max
-// bytes have been read. Each read pushes back the upstream stall timer and
+// bytes have been read. Each read pushes back the upstream write deadline and
 // gets its own read deadline, so an agent that stops sending mid-body is
 // cut off after the stall timeout instead of holding its slot forever.
 type cappedBody struct {
