@@ -37,6 +37,12 @@ func newResponse(c *conn, req *http.Request) *response {
 func (w *response) Header() http.Header { return w.header }
 
 func (w *response) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		// As net/http: a status line needs three digits. A handler that
+		// passes anything else has a bug; like any handler panic, this
+		// ends the connection without an answer.
+		panic("h1: invalid WriteHeader code " + strconv.Itoa(code))
+	}
 	if w.wroteHeader || code < 200 {
 		return // interim answers are not relayed; a second call is a no-op
 	}

@@ -238,6 +238,10 @@ func TestAbortAndPanic(t *testing.T) {
 			w.(http.Flusher).Flush()
 			panic(http.ErrAbortHandler)
 		}
+		if r.URL.Path == "/badcode" {
+			w.WriteHeader(0) // must not go out as an implicit 200
+			return
+		}
 		panic("boom")
 	}), nil)
 	c, err := net.Dial("tcp", addr)
@@ -260,6 +264,13 @@ func TestAbortAndPanic(t *testing.T) {
 	_, _ = io.WriteString(c2, "GET /panic HTTP/1.1\r\nHost: h\r\n\r\n")
 	if _, err := http.ReadResponse(bufio.NewReader(c2), nil); err == nil {
 		t.Fatal("a panicking handler produced a response")
+	}
+	c3, _ := net.Dial("tcp", addr)
+	defer c3.Close()
+	_ = c3.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c3, "GET /badcode HTTP/1.1\r\nHost: h\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(c3), nil); err == nil {
+		t.Fatalf("WriteHeader(0) produced a %d", resp.StatusCode)
 	}
 }
 

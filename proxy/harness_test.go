@@ -100,7 +100,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newBridge(t *testing.T, upstreamURL string, mod func(*Options)) *bridge {
+func newBridge(t testing.TB, upstreamURL string, mod func(*Options)) *bridge {
 	t.Helper()
 	u, err := url.Parse(upstreamURL)
 	if err != nil {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -115,6 +116,10 @@ func readResponse(br *bufio.Reader, method string) (*http.Response, error) {
 			return nil, err
 		}
 		switch {
+		case resp.StatusCode < 100 || resp.StatusCode > 599:
+			// ReadResponse takes any three digits; RFC 9110 defines
+			// 100-599, and "000" must not reach the agent as a 200.
+			return nil, fmt.Errorf("upstream answered with invalid status code %03d", resp.StatusCode)
 		case resp.StatusCode == http.StatusSwitchingProtocols:
 			return nil, errors.New("upstream switched protocols, which the bridge does not relay")
 		case resp.StatusCode >= 100 && resp.StatusCode < 200:
