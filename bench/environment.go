@@ -27,6 +27,7 @@ var knownCases = []caseSpec{
 	{name: "direct", label: "direct (floor)", uploads: true},
 	{name: "clipbridge", label: "clipbridge, local listener", startup: true, uploads: true},
 	{name: "nginx", label: "nginx", startup: true, uploads: true},
+	{name: "go-floor", label: "bare Go proxy (no checks; not a product)"},
 	{name: "clipbridge-ssh", label: "clipbridge, SSH remote forward", ssh: true, startup: true},
 	{name: "ssh-R", label: "ssh -N -R (OpenSSH) + clipbridge", ssh: true},
 	{name: "queue-local", label: "clipbridge queue_v1, local runner", queue: true},
@@ -153,6 +154,8 @@ func (e *environment) startOne(c caseSpec, dir string) (*target, error) {
 		t, err = startClipbridge(e.bin, dir, e.upstream, e.sec, nil)
 	case "nginx":
 		t, err = startNginx(dir, e.upstream, e.sec)
+	case "go-floor":
+		t, err = startBareProxy(e.upstream, e.sec)
 	case "clipbridge-ssh":
 		t, err = startClipbridgeSSH(e.bin, dir, e.upstream, e.sec, h)
 	case "ssh-R":

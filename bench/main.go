@@ -50,6 +50,12 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	case bareProxyRole:
+		if err := runBareProxy(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench bare proxy:", err)
+			os.Exit(1)
+		}
+		return
 	case baselineRole:
 		if err := runBaselineWorker(); err != nil {
 			fmt.Fprintln(os.Stderr, "bench baseline worker:", err)
