@@ -9,9 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -131,32 +129,16 @@ func (p *bareProxy) get() (*bareUp, error) {
 
 // startBareProxy re-executes the harness in the bare-proxy role.
 func startBareProxy(upstream string, s secrets) (*target, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), upstreamRoleEnv+"="+bareProxyRole, "CLIPBRIDGE_BENCH_UPSTREAM="+upstream,
+	start := time.Now()
+	cmd, addr, err := startRole(bareProxyRole, "CLIPBRIDGE_BENCH_UPSTREAM="+upstream,
 		"CLIPBRIDGE_BENCH_BRIDGE_TOKEN="+s.bridgeToken, "CLIPBRIDGE_BENCH_RUN_TOKEN="+s.runToken,
 		"CLIPBRIDGE_BENCH_RUN_ID="+s.runID)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	stop := func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
-	if err != nil || !ok {
-		stop()
-		return nil, fmt.Errorf("bare proxy did not start: %q %v", line, err)
 	}
 	return &target{base: "http://" + addr, auth: "Bearer " + s.bridgeToken,
 		proc: tree(cmd.Process.Pid), startup: time.Since(start), stop: stop}, nil

@@ -90,29 +90,39 @@ type upstreamProc struct {
 
 // startUpstream re-executes this binary in the upstream role.
 func startUpstream(runToken, runID string) (*upstreamProc, error) {
-	self, err := os.Executable()
+	cmd, addr, err := startRole("upstream", "CLIPBRIDGE_BENCH_RUN_TOKEN="+runToken, "CLIPBRIDGE_BENCH_RUN_ID="+runID)
 	if err != nil {
 		return nil, err
 	}
+	return &upstreamProc{cmd: cmd, addr: addr}, nil
+}
+
+// startRole re-executes this binary in a server role (upstream, bare
+// proxy) with extra environment, and waits for its "listening <addr>"
+// line on stdout.
+func startRole(role string, env ...string) (*exec.Cmd, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), upstreamRoleEnv+"=upstream",
-		"CLIPBRIDGE_BENCH_RUN_TOKEN="+runToken, "CLIPBRIDGE_BENCH_RUN_ID="+runID)
+	cmd.Env = append(append(os.Environ(), upstreamRoleEnv+"="+role), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
 	if err != nil || !ok {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return nil, fmt.Errorf("upstream did not start: %q %v", line, err)
+		return nil, "", fmt.Errorf("%s did not start: %q %v", role, line, err)
 	}
-	return &upstreamProc{cmd: cmd, addr: addr}, nil
+	return cmd, addr, nil
 }
 
 func (u *upstreamProc) stop() {
