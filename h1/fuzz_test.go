@@ -74,12 +74,7 @@ func FuzzServe(f *testing.F) {
 	addr := ln.Addr().String()
 
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		c := dial(t, addr)
 		// The server may answer and close before reading everything: a
 		// failed write is the server's right, not a finding.
 		go func() {

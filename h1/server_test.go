@@ -48,8 +48,9 @@ func start(t *testing.T, h http.Handler, mod func(*Server)) (*Server, string) {
 	return s, ln.Addr().String()
 }
 
-// exchange writes raw bytes and reads n responses.
-func exchange(t *testing.T, addr, raw string, n int) ([]*http.Response, []string, net.Conn) {
+// dial connects to addr with a 5 s deadline on everything that follows;
+// the connection is closed when the test ends.
+func dial(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -57,6 +58,13 @@ func exchange(t *testing.T, addr, raw string, n int) ([]*http.Response, []string
 	}
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c
+}
+
+// exchange writes raw bytes and reads n responses.
+func exchange(t *testing.T, addr, raw string, n int) ([]*http.Response, []string, net.Conn) {
+	t.Helper()
+	c := dial(t, addr)
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +130,7 @@ func TestHeadAndNoContent(t *testing.T) {
 		w.Header().Set("Content-Length", "5")
 		_, _ = w.Write([]byte("hello"))
 	}), nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dial(t, addr)
 	_, _ = io.WriteString(c, "HEAD / HTTP/1.1\r\nHost: h\r\n\r\nGET /204 HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n")
 	br := bufio.NewReader(c)
 	head, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
@@ -179,12 +182,7 @@ func TestBadRequests(t *testing.T) {
 
 func TestExpectContinue(t *testing.T) {
 	_, addr := start(t, echo, nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dial(t, addr)
 	_, _ = io.WriteString(c, "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
 	br := bufio.NewReader(c)
 	line, _ := br.ReadString('\n')
@@ -244,12 +242,7 @@ func TestAbortAndPanic(t *testing.T) {
 		}
 		panic("boom")
 	}), nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dial(t, addr)
 	_, _ = io.WriteString(c, "GET /abort HTTP/1.1\r\nHost: h\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
@@ -258,16 +251,12 @@ func TestAbortAndPanic(t *testing.T) {
 	if _, err := io.ReadAll(resp.Body); err == nil {
 		t.Fatal("a short body read as complete")
 	}
-	c2, _ := net.Dial("tcp", addr)
-	defer c2.Close()
-	_ = c2.SetDeadline(time.Now().Add(5 * time.Second))
+	c2 := dial(t, addr)
 	_, _ = io.WriteString(c2, "GET /panic HTTP/1.1\r\nHost: h\r\n\r\n")
 	if _, err := http.ReadResponse(bufio.NewReader(c2), nil); err == nil {
 		t.Fatal("a panicking handler produced a response")
 	}
-	c3, _ := net.Dial("tcp", addr)
-	defer c3.Close()
-	_ = c3.SetDeadline(time.Now().Add(5 * time.Second))
+	c3 := dial(t, addr)
 	_, _ = io.WriteString(c3, "GET /badcode HTTP/1.1\r\nHost: h\r\n\r\n")
 	if resp, err := http.ReadResponse(bufio.NewReader(c3), nil); err == nil {
 		t.Fatalf("WriteHeader(0) produced a %d", resp.StatusCode)
@@ -311,12 +300,7 @@ func TestShutdownDrains(t *testing.T) {
 	}), nil)
 	idle, _, _ := exchange(t, addr, "GET /fast HTTP/1.1\r\nHost: h\r\n\r\n", 1) // leaves an idle keep-alive conn
 	_ = idle
-	busy, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	_ = busy.SetDeadline(time.Now().Add(5 * time.Second))
+	busy := dial(t, addr)
 	_, _ = io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
 	<-arrived
 	shut := make(chan error, 1)
