@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -107,18 +106,8 @@ func startNginx(dir, upstream string, s secrets) (*target, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		// SIGTERM is nginx's fast shutdown.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
+	// SIGTERM is nginx's fast shutdown.
+	stop, exited := reap(cmd, 10*time.Second)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	if err := waitListening(addr, 10*time.Second, exited); err != nil {
 		stop()

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
@@ -117,16 +116,9 @@ func startSSHReference(bin, dir, upstream string, s secrets, h *sshHost) (*targe
 		local.stop()
 		return nil, fmt.Errorf("ssh: %w", err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	stopSSH, exited := reap(cmd, 5*time.Second)
 	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		stopSSH()
 		local.stop()
 	}
 	if err := waitListening(remote, 15*time.Second, exited); err != nil {

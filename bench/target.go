@@ -107,6 +107,23 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// reap waits for a started cmd in the background. exited closes once it
+// has ended; stop sends SIGTERM, kills it if it is still running after
+// grace, and returns when it is gone.
+func reap(cmd *exec.Cmd, grace time.Duration) (stop func(), exited <-chan struct{}) {
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	return func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(grace):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}, done
+}
+
 // waitListening polls addr until it accepts a connection: nginx has no
 // ready line, and accepting is when it can serve.
 func waitListening(addr string, bound time.Duration, exited <-chan struct{}) error {
