@@ -248,3 +248,25 @@ func metricValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	t.Fatalf("metric %s not found", name)
 	return 0
 }
+
+// wantRunError runs a tunnel that must fail to start: Run's error must be
+// of kind and mention every string in contains. It returns the tunnel for
+// further checks.
+func wantRunError(t *testing.T, o Options, kind sshconn.ErrorKind, contains []string) *Tunnel {
+	t.Helper()
+	tun, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tun.Run(t.Context())
+	if sshconn.KindOf(err) != kind {
+		t.Fatalf("Run = %v, want kind %v", err, kind)
+	}
+	for _, want := range contains {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	t.Logf("%v", err)
+	return tun
+}

@@ -177,20 +177,7 @@ func TestRealFirstConnectErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := tc.opts()
 			o.Handler = &recorder{}
-			tun, err := New(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = tun.Run(t.Context())
-			if sshconn.KindOf(err) != tc.kind {
-				t.Fatalf("Run = %v, want kind %v", err, tc.kind)
-			}
-			for _, want := range tc.contains {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error lacks %q: %v", want, err)
-				}
-			}
-			t.Logf("%v", err)
+			wantRunError(t, o, tc.kind, tc.contains)
 		})
 	}
 }

@@ -69,19 +69,7 @@ func TestFirstConnectFailuresAreClassified(t *testing.T) {
 			defer p.srv.SetRefuseForwards(false)
 			o := Options{SSH: p.sshOptions(), Handler: &recorder{}}
 			tc.modify(&o)
-			tun, err := New(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = tun.Run(t.Context())
-			if sshconn.KindOf(err) != tc.kind {
-				t.Fatalf("Run = %v, want kind %v", err, tc.kind)
-			}
-			for _, want := range tc.contains {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q lacks %q", err, want)
-				}
-			}
+			tun := wantRunError(t, o, tc.kind, tc.contains)
 			if _, err := tun.Client(t.Context()); !errors.Is(err, ErrStopped) {
 				t.Errorf("Client after failed Run = %v, want ErrStopped", err)
 			}
