@@ -19,6 +19,9 @@ type conn struct {
 	lr  limitReader
 	br  *bufio.Reader
 	bw  *bufio.Writer
+	// remote is the peer's address, formatted once per connection rather
+	// than once per request.
+	remote string
 
 	mu   sync.Mutex
 	idle bool // waiting for the next request: Shutdown may close it
@@ -148,7 +151,10 @@ func (c *conn) readRequest() (*http.Request, error) {
 			}
 		}
 	}
-	req.RemoteAddr = c.nc.RemoteAddr().String()
+	if c.remote == "" {
+		c.remote = c.nc.RemoteAddr().String()
+	}
+	req.RemoteAddr = c.remote
 	return req.WithContext(c.srv.base), nil
 }
 

@@ -85,24 +85,37 @@ func observe(rec *recorder, log *slog.Logger) func(http.Handler) http.Handler {
 				m := methodLabel(r.Method)
 				rec.requests.WithLabelValues(ex.route, m, codeLabel(status)).Inc()
 				rec.duration.WithLabelValues(ex.route, m).Observe(elapsed.Seconds())
-				if log.Enabled(r.Context(), slog.LevelInfo) {
-					attrs := []slog.Attr{
-						slog.String("method", m),
-						slog.String("route", ex.route),
-						slog.Int("status", status),
-						slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
-						slog.Int64("bytes", ex.bytes),
-					}
-					if ex.aborted {
-						attrs = append(attrs, slog.Bool("aborted", true))
-					}
-					if ex.reason != "" {
-						attrs = append(attrs, slog.String("reason", ex.reason))
-					}
-					log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-				}
+				logAccess(r.Context(), log.Handler(), start.Add(elapsed), m, ex, status, elapsed)
 			}()
 			next.ServeHTTP(ex, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
 		})
 	}
+}
+
+// logAccess writes the request's access-log line. It builds the record
+// itself rather than calling Logger.LogAttrs: that captures the caller's
+// program counter (runtime.Callers) on every call, for a source location
+// the access log never shows, and under load the capture alone was about
+// a sixth of the line's cost. The duration is whole microseconds, an
+// integer: slog's JSON handler formats a float through encoding/json,
+// with an allocation, on every line.
+func logAccess(ctx context.Context, h slog.Handler, end time.Time, method string, ex *exchange, status int, elapsed time.Duration) {
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	rec := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+	rec.AddAttrs(
+		slog.String("method", method),
+		slog.String("route", ex.route),
+		slog.Int("status", status),
+		slog.Int64("duration_us", elapsed.Microseconds()),
+		slog.Int64("bytes", ex.bytes),
+	)
+	if ex.aborted {
+		rec.AddAttrs(slog.Bool("aborted", true))
+	}
+	if ex.reason != "" {
+		rec.AddAttrs(slog.String("reason", ex.reason))
+	}
+	_ = h.Handle(ctx, rec)
 }
