@@ -224,18 +224,19 @@ func TestHarnessSmoke(t *testing.T) {
 	t.Cleanup(func() { progressOut = os.Stderr })
 	var out strings.Builder
 	o := options{duration: time.Second, rounds: 1, startupRuns: 1, queueCalls: 2, queueIdle: time.Second,
-		cases: "clipbridge,go-floor,queue-local,baseline-local"}
+		cases: "clipbridge,go-floor,go-raw,queue-local,baseline-local"}
 	if err := run(t.Context(), o, &out); err != nil {
 		t.Fatal(err)
 	}
 	report := out.String()
-	for _, want := range []string{"| clipbridge, local listener |", "| bare Go proxy (no checks; not a product) |", "| clipbridge queue_v1, local runner |", "| exec-per-operation baseline, local |", "start-up to ready line"} {
+	for _, want := range []string{"| clipbridge, local listener |", "| bare Go proxy (no checks; not a product) |", "| raw Go proxy (hand-written parser, no checks; not a product) |", "| clipbridge queue_v1, local runner |", "| exec-per-operation baseline, local |", "start-up to ready line"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q:\n%s", want, report)
 		}
 	}
 	for _, line := range strings.Split(report, "\n") {
-		if (strings.HasPrefix(line, "| clipbridge, local listener |") || strings.HasPrefix(line, "| bare Go proxy")) &&
+		if (strings.HasPrefix(line, "| clipbridge, local listener |") || strings.HasPrefix(line, "| bare Go proxy") ||
+			strings.HasPrefix(line, "| raw Go proxy")) &&
 			strings.Contains(line, "MiB/s") && !strings.HasSuffix(line, "| 0 |") {
 			t.Errorf("errors under load: %s", line)
 		}

@@ -28,6 +28,7 @@ var knownCases = []caseSpec{
 	{name: "clipbridge", label: "clipbridge, local listener", startup: true, uploads: true},
 	{name: "nginx", label: "nginx", startup: true, uploads: true},
 	{name: "go-floor", label: "bare Go proxy (no checks; not a product)"},
+	{name: "go-raw", label: "raw Go proxy (hand-written parser, no checks; not a product)"},
 	{name: "clipbridge-ssh", label: "clipbridge, SSH remote forward", ssh: true, startup: true},
 	{name: "ssh-R", label: "ssh -N -R (OpenSSH) + clipbridge", ssh: true},
 	{name: "queue-local", label: "clipbridge queue_v1, local runner", queue: true},
@@ -155,7 +156,9 @@ func (e *environment) startOne(c caseSpec, dir string) (*target, error) {
 	case "nginx":
 		t, err = startNginx(dir, e.upstream, e.sec)
 	case "go-floor":
-		t, err = startBareProxy(e.upstream, e.sec)
+		t, err = startBareProxy(e.upstream, e.sec, "net/http")
+	case "go-raw":
+		t, err = startBareProxy(e.upstream, e.sec, "raw")
 	case "clipbridge-ssh":
 		t, err = startClipbridgeSSH(e.bin, dir, e.upstream, e.sec, h)
 	case "ssh-R":

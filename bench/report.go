@@ -146,13 +146,21 @@ func (b *bench) writeGoals(w *strings.Builder, startups map[string][]time.Durati
 		r := b.pairedRatio("clipbridge", "nginx", "c64", rps)
 		add("local listener req/s at 64 conns vs nginx: %.2f× (goal ≥ 1.0×) %s", r, verdict(r >= 1))
 	}
-	if b.has("go-floor") && b.has("nginx") {
-		r := b.pairedRatio("go-floor", "nginx", "c64", rps)
-		add("(for reference, not a goal) bare Go proxy req/s at 64 conns vs nginx: %.2f×", r)
+	for _, ref := range []string{"go-floor", "go-raw"} {
+		if b.has(ref) && b.has("nginx") {
+			r := b.pairedRatio(ref, "nginx", "c64", rps)
+			add("(for reference, not a goal) %s req/s at 64 conns vs nginx: %.2f×", label(ref), r)
+		}
 	}
 	if b.has("clipbridge") && b.has("direct") {
 		d := b.pairedDelta("clipbridge", "direct", "c1", p50)
 		add("local listener p50 added over direct at 1 conn: %.0f µs (goal ≤ 100 µs) %s", d, verdict(d <= 100))
+	}
+	for _, ref := range []string{"nginx", "go-floor", "go-raw"} {
+		if b.has(ref) && b.has("direct") {
+			d := b.pairedDelta(ref, "direct", "c1", p50)
+			add("(for reference, not a goal) %s p50 added over direct at 1 conn: %.0f µs", label(ref), d)
+		}
 	}
 	if t := b.target("clipbridge"); t != nil {
 		peak := mib(t.proc.memory("VmHWM"))
