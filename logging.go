@@ -27,7 +27,7 @@ func newLogger(format, level string, stderr io.Writer) (*slog.Logger, func()) {
 	if format == "text" {
 		h = tint.NewHandler(buf, &tint.Options{Level: lv, TimeFormat: time.TimeOnly})
 	} else {
-		h = slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: lv})
+		h = newFastJSON(buf, lv)
 	}
 	return slog.New(flushOnWarn{h, buf}), buf.Close
 }

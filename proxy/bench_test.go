@@ -2,16 +2,19 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clipbridge/clipbridge/h1"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -85,4 +88,105 @@ func BenchmarkHandler(b *testing.B) {
 			b.Fatalf("%d %s", rec.Code, rec.Body.String())
 		}
 	}
+}
+
+// BenchmarkServeLoopback is one agent call end to end through the h1
+// server and the callback API over loopback sockets, with a raw agent and
+// a raw upstream that allocate nothing: its allocs/op are the bridge's
+// own, per request, as served in production.
+func BenchmarkServeLoopback(b *testing.B) {
+	upLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer upLn.Close()
+	body := `{"id":"agent-demo","ok":true}`
+	go rawUpstream(upLn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	u, _ := url.Parse("http://" + upLn.Addr().String())
+	h, err := New(Options{Upstream: u, RunToken: func() string { return testRunToken }, RunID: testRunID,
+		BridgeToken: testBridgeToken, Rules: DefaultRules(), MaxBodyBytes: 1 << 20, UpstreamTimeout: 5 * time.Second,
+		MaxInFlight: 8, Version: "bench", Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.CloseIdle()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &h1.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET /api/agents/me HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: application/json\r\n" +
+		"Authorization: Bearer " + testBridgeToken + "\r\n\r\n")
+	br := bufio.NewReader(c)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if err := skipResponse(br); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// rawUpstream answers every request head on every connection with resp.
+func rawUpstream(ln net.Listener, resp string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for skipHead(br) == nil {
+				if _, err := io.WriteString(c, resp); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// skipHead reads one message head, through its empty line.
+func skipHead(br *bufio.Reader) error {
+	for {
+		l, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(l) <= 2 {
+			return nil
+		}
+	}
+}
+
+// skipResponse reads one response with a Content-Length body.
+func skipResponse(br *bufio.Reader) error {
+	n := -1
+	for {
+		l, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(l) <= 2 {
+			break
+		}
+		if v, ok := bytes.CutPrefix(l, []byte("Content-Length: ")); ok {
+			n, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	if n < 0 {
+		return io.ErrUnexpectedEOF
+	}
+	_, err := br.Discard(n)
+	return err
 }
