@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -110,20 +111,41 @@ func (c *conn) serve() {
 		if !c.setIdle(false) {
 			return
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
+		// A head that arrived whole (the usual case: one segment) is
+		// parsed from the buffer without reading the socket, so it needs
+		// no deadline of its own; one still arriving gets the header
+		// bound.
+		headBound := !c.headBuffered()
+		if headBound {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
+		}
 		req, err := c.readRequest()
 		if err != nil {
 			c.reject(err)
 			return
 		}
 		c.lr.remaining = noLimit
-		_ = c.nc.SetReadDeadline(time.Time{})
+		if headBound || req.ContentLength != 0 {
+			// Lift the head's bound (or the idle one) for the body, which
+			// the handler bounds itself. A request without a body reads
+			// nothing more before the next idle deadline is set.
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.WriteTimeout))
 		if !c.handle(req) {
 			return
 		}
 	}
 }
+
+// headBuffered reports whether a complete request head (through its
+// blank line) is already in the read buffer.
+func (c *conn) headBuffered() bool {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Contains(b, crlfcrlf)
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
 
 // readRequest reads and validates one request head: http.ReadRequest,
 // plus the checks net/http's server makes on top of it.

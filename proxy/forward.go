@@ -97,9 +97,9 @@ func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.Res
 	// Each stall bound is a connection deadline pushed forward with
 	// progress: --upstream-timeout bounds the write of each body chunk,
 	// the wait for the response head, and each read of the body.
-	_ = pc.SetWriteDeadline(time.Now().Add(f.timeout))
+	pc.pushWrite(f.timeout)
 	if body != nil {
-		body.progress = func() { _ = pc.SetWriteDeadline(time.Now().Add(f.timeout)) }
+		body.progress = func() { pc.pushWrite(f.timeout) }
 	}
 	start := time.Now()
 	err = f.writeRequest(pc.bw, r, exchangeOf(r), body)
@@ -122,7 +122,7 @@ func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.Res
 		f.fail(w, r, f.cause(ctx, err), pc.wrote)
 		return false
 	}
-	_ = pc.SetReadDeadline(time.Now().Add(f.timeout))
+	pc.pushRead(f.timeout)
 	resp, err := readResponse(pc.br, r.Method)
 	if err != nil {
 		if first && pc.reused && body == nil && isSafe(r.Method) && isStale(err) {
@@ -133,7 +133,7 @@ func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.Res
 		return false
 	}
 	f.rec.upDuration.Observe(time.Since(start).Seconds())
-	progress := func() { _ = pc.SetReadDeadline(time.Now().Add(f.timeout)) }
+	progress := func() { pc.pushRead(f.timeout) }
 	clean := f.relay(ctx, w, r, rc, resp, progress)
 	// Pool the connection only if the hang-up hook never ran: once it has,
 	// the connection's deadline is poisoned. stop() must come before put,

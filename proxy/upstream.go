@@ -41,6 +41,9 @@ type upConn struct {
 	idleSince time.Time
 	reused    bool
 	wrote     bool // a byte of the current request may have left
+	// readBy and writeBy are the deadlines set on the connection (see
+	// stall.go); zero when none is.
+	readBy, writeBy time.Time
 }
 
 // sentWriter marks the connection as written to before each write, so
@@ -97,6 +100,7 @@ func (c *upstreamClient) get(ctx context.Context) (*upConn, error) {
 		c.idle[n-1] = nil
 		c.idle = c.idle[:n-1]
 		c.mu.Unlock()
+		pc.clearExpiredRead(now)
 		idleFor := now.Sub(pc.idleSince)
 		if idleFor > idleTimeout || (idleFor > livenessAfter && !alive(pc.Conn)) {
 			pc.Close()
@@ -128,7 +132,8 @@ func (c *upstreamClient) put(pc *upConn) {
 		pc.Close() // bytes nobody asked for: the stream is out of step
 		return
 	}
-	_ = pc.SetDeadline(time.Time{})
+	// The stall deadlines stay: the next request pushes them forward if
+	// they are due (stall.go), and get clears an expired one.
 	pc.idleSince = time.Now()
 	c.mu.Lock()
 	if !c.closed && len(c.idle) < c.maxIdle {
