@@ -68,15 +68,7 @@ func BenchmarkHandler(b *testing.B) {
 	})}
 	go func() { _ = up.Serve(ln) }()
 	defer up.Close()
-	u, _ := url.Parse("http://" + ln.Addr().String())
-	h, err := New(Options{Upstream: u, RunToken: func() string { return testRunToken }, RunID: testRunID,
-		BridgeToken: testBridgeToken, Rules: DefaultRules(), MaxBodyBytes: 1 << 20, UpstreamTimeout: 5 * time.Second,
-		MaxInFlight: 8, Version: "bench", Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.CloseIdle()
+	h := benchHandler(b, "http://"+ln.Addr().String())
 	req := httptest.NewRequest("GET", "/api/agents/me", nil)
 	req.Header.Set("Authorization", "Bearer "+testBridgeToken)
 	req.Header.Set("Accept", "application/json")
@@ -88,6 +80,24 @@ func BenchmarkHandler(b *testing.B) {
 			b.Fatalf("%d %s", rec.Code, rec.Body.String())
 		}
 	}
+}
+
+// benchHandler is the callback API with default rules and a discarded
+// log, forwarding to upstream; its pooled connections close with b.
+func benchHandler(b *testing.B, upstream string) *Handler {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := New(Options{Upstream: u, RunToken: func() string { return testRunToken }, RunID: testRunID,
+		BridgeToken: testBridgeToken, Rules: DefaultRules(), MaxBodyBytes: 1 << 20, UpstreamTimeout: 5 * time.Second,
+		MaxInFlight: 8, Version: "bench", Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(h.CloseIdle)
+	return h
 }
 
 // BenchmarkServeLoopback is one agent call end to end through the h1
@@ -102,15 +112,7 @@ func BenchmarkServeLoopback(b *testing.B) {
 	defer upLn.Close()
 	body := `{"id":"agent-demo","ok":true}`
 	go rawUpstream(upLn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
-	u, _ := url.Parse("http://" + upLn.Addr().String())
-	h, err := New(Options{Upstream: u, RunToken: func() string { return testRunToken }, RunID: testRunID,
-		BridgeToken: testBridgeToken, Rules: DefaultRules(), MaxBodyBytes: 1 << 20, UpstreamTimeout: 5 * time.Second,
-		MaxInFlight: 8, Version: "bench", Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.CloseIdle()
+	h := benchHandler(b, "http://"+upLn.Addr().String())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
