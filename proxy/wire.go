@@ -109,7 +109,7 @@ func readResponse(br *bufio.Reader, method string) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	req := &http.Request{Method: method}
+	req := answering(method)
 	for {
 		resp, err := http.ReadResponse(br, req)
 		if err != nil {
@@ -127,4 +127,24 @@ func readResponse(br *bufio.Reader, method string) (*http.Response, error) {
 		}
 		return resp, nil
 	}
+}
+
+// answered are the requests http.ReadResponse is told a response answers,
+// one per common method. It only reads the method (HEAD has no body), so
+// they are shared instead of allocating a Request, the largest single
+// allocation of a forwarded call, for every response.
+var answered = func() map[string]*http.Request {
+	m := map[string]*http.Request{}
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		m[method] = &http.Request{Method: method}
+	}
+	return m
+}()
+
+func answering(method string) *http.Request {
+	if r, ok := answered[method]; ok {
+		return r
+	}
+	return &http.Request{Method: method}
 }
