@@ -141,21 +141,14 @@ func BenchmarkServeLoopback(b *testing.B) {
 
 // rawUpstream answers every request head on every connection with resp.
 func rawUpstream(ln net.Listener, resp string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			br := bufio.NewReader(c)
-			for skipHead(br) == nil {
-				if _, err := io.WriteString(c, resp); err != nil {
-					return
-				}
+	acceptEach(ln, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for skipHead(br) == nil {
+			if _, err := io.WriteString(c, resp); err != nil {
+				return
 			}
-		}()
-	}
+		}
+	})
 }
 
 // skipHead reads one message head, through its empty line.

@@ -258,3 +258,18 @@ func (b *bridge) metricsText(t *testing.T) string {
 	}
 	return sb.String()
 }
+
+// acceptEach runs handle on every connection ln accepts, each in its own
+// goroutine, until ln is closed; the connection is closed after handle.
+func acceptEach(ln net.Listener, handle func(net.Conn)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			handle(c)
+		}()
+	}
+}

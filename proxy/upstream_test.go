@@ -54,25 +54,16 @@ func keepAliveThenClose(t *testing.T, requests *atomic.Int32) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				requests.Add(1)
-				req.Body.Close()
-				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"))
-				time.Sleep(20 * time.Millisecond) // let the bridge pool it first
-			}()
+	go acceptEach(ln, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
+		requests.Add(1)
+		req.Body.Close()
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"))
+		time.Sleep(20 * time.Millisecond) // let the bridge pool it first
+	})
 	return "http://" + ln.Addr().String()
 }
 
