@@ -6,8 +6,11 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/config"
 )
 
 // both logs r through fastJSON and through slog.JSONHandler, after the
@@ -54,6 +57,10 @@ func TestFastJSONMatchesSlog(t *testing.T) {
 		{"float", rec(slog.LevelInfo, "x", slog.Float64("f", 1.5)), same},
 		{"duration", rec(slog.LevelInfo, "x", slog.Duration("d", time.Second)), same},
 		{"error", rec(slog.LevelInfo, "x", slog.Any("error", errors.New("boom"))), same},
+		{"secret", rec(slog.LevelInfo, "x", slog.Any("run_token", config.NewSecret("real-run-jwt"))), same},
+		{"secret pre-attribute", access, func(h slog.Handler) slog.Handler {
+			return h.WithAttrs([]slog.Attr{slog.Any("bridge_token", config.NewSecret("bridge-token"))})
+		}},
 		{"group attr", rec(slog.LevelInfo, "x", slog.Group("g", slog.Int("a", 1))), same},
 		{"empty key", rec(slog.LevelInfo, "x", slog.Attr{}, slog.String("", "v"), slog.Int("a", 1)), same},
 		{"with group", access, func(h slog.Handler) slog.Handler { return h.WithGroup("g").WithAttrs([]slog.Attr{slog.Int("a", 1)}) }},
@@ -68,6 +75,9 @@ func TestFastJSONMatchesSlog(t *testing.T) {
 			fast, slow := both(tc.r, tc.with)
 			if fast != slow {
 				t.Fatalf("fastJSON wrote\n%s\nslog.JSONHandler wrote\n%s", fast, slow)
+			}
+			if strings.Contains(fast, "real-run-jwt") || strings.Contains(fast, "bridge-token") {
+				t.Fatalf("a secret reached the log: %s", fast)
 			}
 		})
 	}
