@@ -111,6 +111,14 @@ func TestConnReportsServerClose(t *testing.T) {
 		f.host, f.port = "127.0.0.1", 22
 		c := dialPipe(t, f, f.options())
 		defer c.Close()
+		// The client's handshake can finish before the server has
+		// registered the connection; closing then would close nothing,
+		// and the healthy link would keepalive through fake time
+		// forever. Once every goroutine is blocked, it is registered.
+		synctest.Wait()
+		if n := f.srv.ConnCount(); n != 1 {
+			t.Fatalf("server has %d connections, want 1", n)
+		}
 		f.srv.CloseConns()
 		<-c.Done()
 		if KindOf(c.Err()) != KindLinkDead || !strings.Contains(c.Err().Error(), "connection closed") {
