@@ -63,13 +63,16 @@ func readRawResponse(br *bufio.Reader, status []byte) ([]byte, string, int64, er
 		}
 		switch name, value, _ := bytes.Cut(l, []byte(":")); {
 		case first:
+			if !bytes.HasPrefix(l, []byte("HTTP/1.")) {
+				return status, "", 0, errRawSyntax
+			}
 			status, first = append(status, l...), false
 		case len(l) == 0:
 			return status, ctype, n, nil
 		case bytes.EqualFold(name, []byte("content-type")):
 			ctype = rawContentType(bytes.TrimSpace(value))
 		case bytes.EqualFold(name, []byte("content-length")):
-			if n, err = strconv.ParseInt(string(bytes.TrimSpace(value)), 10, 64); err != nil {
+			if n, err = strconv.ParseInt(string(bytes.TrimSpace(value)), 10, 64); err != nil || n < 0 {
 				return status, "", 0, errRawSyntax
 			}
 		case bytes.EqualFold(name, []byte("transfer-encoding")):

@@ -45,6 +45,8 @@ func TestRawResponse(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n",
+		"\r\nContent-Length: 1\r\n\r\n", // no status line
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
 		"HTTP/1.1 200 OK\r\n", // cut off
 	} {
@@ -80,7 +82,7 @@ func FuzzRawResponse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if n < -1 || !bytes.HasPrefix(in, status) {
+		if n < -1 || !bytes.HasPrefix(in, status) || !bytes.HasPrefix(status, []byte("HTTP/1.")) {
 			t.Fatalf("length %d, status %q", n, status)
 		}
 	})
