@@ -32,7 +32,11 @@ func newFastJSON(w io.Writer, level slog.Leveler) *fastJSON {
 
 func (h *fastJSON) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
 
+// linePool holds line buffers; one grown past maxPooledLine by a long
+// record is not kept, so the pool stays small.
 var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledLine = 16 << 10
 
 func (h *fastJSON) Handle(ctx context.Context, r slog.Record) error {
 	if !h.fast {
@@ -41,7 +45,9 @@ func (h *fastJSON) Handle(ctx context.Context, r slog.Record) error {
 	bp := linePool.Get().(*[]byte)
 	defer linePool.Put(bp)
 	b, ok := appendFastRecord((*bp)[:0], r, h.prefix)
-	*bp = b[:0]
+	if cap(b) <= maxPooledLine {
+		*bp = b[:0] // keep the grown buffer; an outsized one is dropped
+	}
 	if !ok {
 		return h.slow.Handle(ctx, r)
 	}
