@@ -49,7 +49,7 @@ func BenchmarkWriteRequestHead(b *testing.B) {
 	bw := bufio.NewWriterSize(io.Discard, copyBufSize)
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = f.writeRequest(bw, r, ex, nil)
+		_ = f.writeRequest(bw, r, ex, nil, "token")
 	}
 }
 

@@ -57,13 +57,20 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRetryLater(w, msgBodyBudget, 1)
 		return
 	}
+	// One read of the credential per request: the value checked is the
+	// value sent, even if the token file rotates in between.
+	token := f.runToken()
+	if err := f.checkOutgoing(r, exchangeOf(r), token); err != nil {
+		f.fail(w, r, err, false)
+		return
+	}
 	rc := http.NewResponseController(w)
 	var body *cappedBody
 	if HasBody(r) {
 		body = &cappedBody{r: r.Body, max: f.maxBody, rc: rc, stall: f.timeout, ex: exchangeOf(r)}
 	}
 	for attempt := 0; ; attempt++ {
-		retry := f.attempt(w, r, rc, body, attempt == 0)
+		retry := f.attempt(w, r, rc, body, token, attempt == 0)
 		if !retry {
 			return
 		}
@@ -73,7 +80,8 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // attempt makes one upstream call. It asks for a retry only when a pooled
 // connection turned out to be closed by upstream before it read anything
 // and the request is safe and body-less: upstream provably did not act.
-func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, body *cappedBody, first bool) (retry bool) {
+func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, body *cappedBody,
+	token string, first bool) (retry bool) {
 	ctx := r.Context()
 	pc, err := f.client.get(ctx)
 	if err != nil {
@@ -102,7 +110,7 @@ func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.Res
 		body.progress = func() { pc.pushWrite(f.timeout) }
 	}
 	start := time.Now()
-	err = f.writeRequest(pc.bw, r, exchangeOf(r), body)
+	err = f.writeRequest(pc.bw, r, exchangeOf(r), body, token)
 	if err != nil {
 		f.armWrite(rc)
 		if body != nil && body.exceeded.Load() {

@@ -68,7 +68,9 @@ func New(o Options) (*Handler, error) {
 
 	// The order below is the contract's order of checks: 401, 400, 403,
 	// 503 (in flight), 415, 413, then forwarding (which may still answer
-	// 503 for the body budget, 502, 504 or 409).
+	// 503 for the body budget, 502, 504 or 409). A request net/http could
+	// not have parsed gets its 400 first, as net/http would have answered
+	// it before any handler ran.
 	after := []func(http.Handler) http.Handler{
 		canonicalTarget(rec),
 		allowRoute(allow, rec),
@@ -76,8 +78,9 @@ func New(o Options) (*Handler, error) {
 		requireJSONBody(rec),
 		limitRequestBody(o.MaxBodyBytes, rec),
 	}
-	public := append([]func(http.Handler) http.Handler{observe(rec, log), requireBridgeToken(o.BridgeToken, rec)}, after...)
-	trusted := append([]func(http.Handler) http.Handler{observe(rec, log)}, after...)
+	public := append([]func(http.Handler) http.Handler{observe(rec, log), requireWellFormed(rec),
+		requireBridgeToken(o.BridgeToken, rec)}, after...)
+	trusted := append([]func(http.Handler) http.Handler{observe(rec, log), requireWellFormed(rec)}, after...)
 	return &Handler{
 		public:  chi.Chain(public...).Handler(fwd),
 		trusted: chi.Chain(trusted...).Handler(fwd),

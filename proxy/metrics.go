@@ -10,6 +10,7 @@ import (
 // Rejection reasons, one per refusal the callback API can make. They are
 // the only values of the "reason" label.
 const (
+	reasonMalformed        = "malformed"
 	reasonUnauthorized     = "unauthorized"
 	reasonInvalidPath      = "invalid_path"
 	reasonRouteDenied      = "route_denied"
@@ -20,7 +21,7 @@ const (
 	reasonBodyBudget       = "body_budget"
 )
 
-var allReasons = []string{reasonUnauthorized, reasonInvalidPath, reasonRouteDenied, reasonQueueFull,
+var allReasons = []string{reasonMalformed, reasonUnauthorized, reasonInvalidPath, reasonRouteDenied, reasonQueueFull,
 	reasonUnsupportedMedia, reasonRequestTooLarge, reasonResponseTooLarge, reasonBodyBudget}
 
 // routeNone labels requests that matched no rule.

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+
+	"github.com/clipbridge/clipbridge/proxy/policy"
 )
 
 // Rule is one allowlist entry: an exact HTTP method and an RE2 pattern
@@ -24,7 +26,7 @@ type Rule struct {
 // NewRule compiles a rule. The pattern is anchored for the caller, so
 // "/api/x" and "^/api/x$" mean the same thing.
 func NewRule(method, pattern string) (Rule, error) {
-	if !isToken(method) {
+	if !policy.ValidMethod(method) {
 		return Rule{}, fmt.Errorf("method %q is not an HTTP method token", method)
 	}
 	// Strip the pattern's own outer anchors before adding ours: "^(?:^x$)$"
@@ -154,18 +156,4 @@ func literalSuffix(pattern string) string {
 		return ""
 	}
 	return string(last.Rune)
-}
-
-// isToken reports whether s is an RFC 9110 token (what a method may be).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }

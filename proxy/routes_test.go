@@ -3,6 +3,8 @@ package proxy
 import (
 	"strings"
 	"testing"
+
+	"github.com/clipbridge/clipbridge/proxy/policy"
 )
 
 func TestDefaultRules(t *testing.T) {
@@ -109,7 +111,7 @@ func FuzzParseRoutes(f *testing.F) {
 			return
 		}
 		for _, r := range rules {
-			if !isToken(r.Method) {
+			if !policy.ValidMethod(r.Method) {
 				t.Fatalf("accepted method %q", r.Method)
 			}
 			loc := r.re.FindStringIndex("/zz/" + r.Pattern)

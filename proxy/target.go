@@ -21,12 +21,18 @@ var ErrInvalidPath = errors.New("invalid request path")
 // there is exactly one spelling of every allowed path. Other
 // percent-escapes (%41, %20) are left as sent: upstream decodes them
 // the same way whichever spelling reached it, and the allowlist's
-// [^/]+ segments accept them. The query is not inspected: it is forwarded
-// byte for byte and never matched.
+// [^/]+ segments accept them. The query is never matched, and it is
+// forwarded byte for byte, so it may hold only what net/http admits in a
+// request target: no control byte, space or DEL.
 func ParseTarget(requestURI string) (path, rawQuery string, err error) {
 	path = requestURI
 	if i := strings.IndexByte(requestURI, '?'); i >= 0 {
 		path, rawQuery = requestURI[:i], requestURI[i+1:]
+	}
+	for i := 0; i < len(rawQuery); i++ {
+		if c := rawQuery[i]; c <= ' ' || c == 0x7f {
+			return "", "", ErrInvalidPath
+		}
 	}
 	// Origin form only: absolute-form ("http://h/x"), authority-form
 	// (CONNECT) and asterisk-form ("*") all fail this first test.

@@ -15,7 +15,13 @@ var targetCases = []struct {
 	{"/api/issues/a%20b", "/api/issues/a%20b", "", true},
 	{"/api/issues/x/", "/api/issues/x/", "", true}, // trailing slash: canonical, matches no rule
 	{"/", "/", "", true},
-	{"/api/x?a=%2f&b=..//", "/api/x", "a=%2f&b=..//", true}, // the query is not inspected
+	{"/api/x?a=%2f&b=..//", "/api/x", "a=%2f&b=..//", true}, // the query is not canonicalised
+	{"/api/x?a=\xc3\xa9", "/api/x", "a=\xc3\xa9", true},     // nor held to ASCII, as in net/http
+	{"/api/x?a\r\nGET /evil HTTP/1.1", "", "", false},       // but holds no line break (smuggling)
+	{"/api/x?a b", "", "", false},
+	{"/api/x?a\x00", "", "", false},
+	{"/api/x?a\tb", "", "", false},
+	{"/api/x?\x7f", "", "", false},
 	{"/api/x?", "/api/x", "", true},
 	{"*", "", "", false},
 	{"http://evil/api/agents/me", "", "", false},

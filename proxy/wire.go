@@ -14,7 +14,7 @@ import (
 // allowlists, then the body, then flushes. The credential lines are
 // written last, after every copied header, so nothing the agent sent can
 // stand in for them or name them in Connection.
-func (f *forwarder) writeRequest(bw *bufio.Writer, r *http.Request, ex *exchange, body *cappedBody) error {
+func (f *forwarder) writeRequest(bw *bufio.Writer, r *http.Request, ex *exchange, body *cappedBody, token string) error {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
 	bw.WriteString(f.prefix)
@@ -33,7 +33,7 @@ func (f *forwarder) writeRequest(bw *bufio.Writer, r *http.Request, ex *exchange
 			continue
 		}
 		for _, v := range vv {
-			// net/http has already refused CR, LF and NUL in values.
+			// checkOutgoing has refused CR, LF and NUL in values.
 			bw.WriteString(k)
 			bw.WriteString(": ")
 			bw.WriteString(v)
@@ -52,7 +52,7 @@ func (f *forwarder) writeRequest(bw *bufio.Writer, r *http.Request, ex *exchange
 		bw.WriteString("\r\nContent-Length: 0")
 	}
 	bw.WriteString("\r\nAuthorization: Bearer ")
-	bw.WriteString(f.runToken())
+	bw.WriteString(token)
 	bw.WriteString("\r\nX-Paperclip-Run-Id: ")
 	bw.WriteString(f.runID)
 	bw.WriteString("\r\n\r\n")

@@ -98,7 +98,12 @@ func DecodeRequest(data []byte) (*Request, error) {
 	}
 	for k, v := range raw.Headers {
 		if s, isStr := v.(string); isStr {
-			r.Headers[strings.ToLower(k)] = s
+			lk := strings.ToLower(k)
+			if _, dup := r.Headers[lk]; dup {
+				// "Accept" and "accept" both: which one wins would depend on map order.
+				return nil, errors.Join(ErrInvalidEnvelope, errors.New("a header is named twice"))
+			}
+			r.Headers[lk] = s
 		}
 	}
 	if len(raw.Body) > 0 && raw.Body[0] == '"' {

@@ -1,13 +1,10 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -58,6 +55,16 @@ func (w *Worker) process(ctx context.Context, j *job) {
 	if id == "" {
 		id = stem
 	}
+	hreq, err := envelopeRequest(ctx, req, body)
+	if err != nil {
+		w.log.Warn("queue request refused", "request", j.name, "error", err)
+		msg := msgInvalidPayload
+		if errors.Is(err, errEnvelopeTarget) {
+			msg = msgInvalidPath
+		}
+		w.reply(ctx, j, errorResponse(id, http.StatusBadRequest, msg), outcomeInvalid)
+		return
+	}
 	if created, err := time.Parse(time.RFC3339Nano, req.CreatedAt); err == nil {
 		age := time.Now().Add(w.st.ClockOffset()).Sub(created)
 		if age > w.o.ResponseTimeout+staleSlack {
@@ -84,7 +91,7 @@ func (w *Worker) process(ctx context.Context, j *job) {
 	j.started, j.method, j.cancel = true, req.Method, cancel
 	j.mu.Unlock()
 
-	resp, outcome := w.serve(hctx, req, id, body)
+	resp, outcome := w.serve(hreq.WithContext(hctx), id)
 	w.reply(ctx, j, resp, outcome)
 }
 
@@ -166,41 +173,14 @@ func (w *Worker) deliver(ctx context.Context, j *job, r Response, outcome string
 }
 
 // serve runs the envelope through the handler and renders its answer as a response envelope.
-func (w *Worker) serve(ctx context.Context, req *Request, id string, body []byte) (Response, string) {
-	query := req.Query
-	if query == "?" {
-		query = ""
-	} else if query != "" && !strings.HasPrefix(query, "?") {
-		query = "?" + query
-	}
-	target := req.Path + query
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		// The handler refuses the target itself (400 Invalid request path.); it only needs a URL.
-		u = &url.URL{Path: req.Path, RawQuery: strings.TrimPrefix(query, "?")}
-	}
-	h := make(http.Header, len(req.Headers))
-	for k, v := range req.Headers {
-		if strings.TrimSpace(v) != "" {
-			h.Set(k, v)
-		}
-	}
-	hreq := (&http.Request{
-		Method: req.Method, URL: u, RequestURI: target,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Host: "127.0.0.1", RemoteAddr: "queue",
-		ContentLength: int64(len(body)), Body: http.NoBody,
-	}).WithContext(ctx)
-	if len(body) > 0 {
-		hreq.Body = io.NopCloser(bytes.NewReader(body))
-	}
+func (w *Worker) serve(hreq *http.Request, id string) (Response, string) {
 	capt := newCapture(w.o.MaxBodyBytes)
 	if p := w.callHandler(capt, hreq); p != nil || capt.overflow {
 		msg := msgHandlerAborted
 		if capt.overflow {
 			msg = fmt.Sprintf("Bridge response body exceeded the configured size limit of %d bytes.", w.o.MaxBodyBytes)
 		}
-		if safeMethod(req.Method) {
+		if safeMethod(hreq.Method) {
 			return errorResponse(id, http.StatusBadGateway, msg), outcomeForwarded
 		}
 		return indeterminateResponse(id, msg), outcomeIndeterminate

@@ -1,0 +1,85 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/clipbridge/clipbridge/proxy/policy"
+)
+
+// Why an envelope cannot become a request. The worker answers both with 400 and forwards nothing:
+// errEnvelopeTarget with "Invalid request path." (as the local listener answers a bad target),
+// errEnvelopeHead with "Invalid bridge request payload.".
+var (
+	errEnvelopeTarget = errors.New("envelope path and query are not a valid origin-form request target")
+	errEnvelopeHead   = errors.New("envelope method or headers are not valid HTTP")
+)
+
+// envelopeFraming are envelope headers the request does not take: they describe the HTTP
+// exchange between the agent and the gateway, not the call. net/http moves Host out of the
+// header map and frames the body itself; here the body's length is the envelope's.
+var envelopeFraming = map[string]bool{"host": true, "content-length": true, "transfer-encoding": true}
+
+// envelopeRequest builds the *http.Request the callback handler sees for a request envelope.
+//
+// The sandbox writes envelopes, so every field is hostile. The request built here is the one
+// net/http's server would have handed the handler for the equivalent request on the wire
+// (wireForm): method a token; target in origin form with no control byte, space or DEL;
+// header names tokens, values trimmed of blanks and free of CR, LF, NUL and other controls.
+// Anything else is refused, never repaired: a value with "\r\n" in it once travelled upstream
+// verbatim and became a second, smuggled request carrying the run's credential.
+func envelopeRequest(ctx context.Context, req *Request, body []byte) (*http.Request, error) {
+	if !policy.ValidMethod(req.Method) {
+		return nil, errEnvelopeHead
+	}
+	target := envelopeTarget(req)
+	if !policy.ValidTarget(target) {
+		return nil, errEnvelopeTarget
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, errEnvelopeTarget
+	}
+	h := make(http.Header, len(req.Headers)+1)
+	for k, v := range req.Headers {
+		v = strings.Trim(v, " \t")
+		if v == "" || envelopeFraming[strings.ToLower(k)] {
+			continue
+		}
+		if !policy.ValidHeader(http.Header{k: {v}}) {
+			return nil, errEnvelopeHead
+		}
+		h.Set(k, v)
+	}
+	if len(body) > 0 {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	hreq := (&http.Request{
+		Method: req.Method, URL: u, RequestURI: target,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Host: "127.0.0.1", RemoteAddr: "queue",
+		ContentLength: int64(len(body)), Body: http.NoBody,
+	}).WithContext(ctx)
+	if len(body) > 0 {
+		hreq.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return hreq, nil
+}
+
+// envelopeTarget joins path and query as Paperclip's worker does: a query with or without its
+// leading '?', and a lone "?" meaning none.
+func envelopeTarget(req *Request) string {
+	query := req.Query
+	if query == "?" {
+		query = ""
+	} else if query != "" && !strings.HasPrefix(query, "?") {
+		query = "?" + query
+	}
+	return req.Path + query
+}
