@@ -1,0 +1,105 @@
+package reliability
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clipbridge/clipbridge/tunnel/queue"
+)
+
+// The hostile-agent tests: the built binary, attacked the way an agent
+// that holds its bridge token (or writes the queue directory) can attack
+// it, with a recording upstream that counts every request it parsed.
+
+// queueSidecar runs `serve --queue-dir` with the local runner and a bridge
+// token the test knows, as an agent would: the worker then requires the
+// envelope MAC, which the agent can compute.
+func queueSidecar(t *testing.T, up *upstream, runToken, bridgeToken string, args ...string) (*sidecar, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "queue")
+	sc := startSidecarEnv(t, up.addr, runToken, []string{"CLIPBRIDGE_BRIDGE_TOKEN=" + bridgeToken},
+		append([]string{"--queue-dir", dir, "--runner", "local"}, args...)...)
+	return sc, dir
+}
+
+// submit writes a signed request envelope the way a gateway does (temp
+// file, then rename) and waits for its response envelope.
+func submit(t *testing.T, dir, bridgeToken string, req queue.Request) queue.Response {
+	t.Helper()
+	req.CreatedAt = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	req.Sign([]byte(bridgeToken))
+	data, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := req.ID + ".json"
+	tmp := filepath.Join(dir, "requests", "."+name+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "requests", name)); err != nil {
+		t.Fatal(err)
+	}
+	return awaitResponse(t, dir, name)
+}
+
+func awaitResponse(t *testing.T, dir, name string) queue.Response {
+	t.Helper()
+	path := filepath.Join(dir, "responses", name)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			var resp queue.Response
+			if err := json.Unmarshal(data, &resp); err != nil {
+				t.Fatalf("response %s: %v: %q", name, err, data)
+			}
+			return resp
+		}
+		if !errors.Is(err, fs.ErrNotExist) || time.Now().After(deadline) {
+			t.Fatalf("no response %s: %v", name, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestQueueEnvelopeCannotSmuggleRequests is finding 1 of the hostile-agent
+// review, black-box: envelopes whose accept header or query hold a
+// complete second request. Before the fix the second request (any method,
+// any path, with the run JWT appended by the bridge) reached upstream.
+func TestQueueEnvelopeCannotSmuggleRequests(t *testing.T) {
+	token := newRunToken()
+	up := startUpstream(t, token, 0)
+	bridge := "bridge-" + strings.Repeat("k", 24)
+	sc, dir := queueSidecar(t, up, token, bridge)
+	smuggled := "\r\n\r\nDELETE /api/issues/issue-1?req=smuggled HTTP/1.1\r\nHost: upstream\r\nX-Pad: "
+	for _, c := range []struct {
+		name, query, accept, msg string
+	}{
+		{"accept", "req=a", "application/json" + smuggled, "Invalid bridge request payload."},
+		{"query", "req=q HTTP/1.1" + smuggled, "application/json", "Invalid request path."},
+	} {
+		resp := submit(t, dir, bridge, queue.Request{ID: "smuggle-" + c.name, Method: "GET", Path: getPath,
+			Query: c.query, Headers: map[string]string{"accept": c.accept}})
+		if resp.Status != 400 || !strings.Contains(resp.Body, c.msg) {
+			t.Errorf("%s: got %d %s, want 400 %q", c.name, resp.Status, resp.Body, c.msg)
+		}
+	}
+	// A good call afterwards is answered with its own answer, and is the
+	// only request upstream ever parsed.
+	resp := submit(t, dir, bridge, queue.Request{ID: "good", Method: "GET", Path: getPath, Query: "req=good",
+		Headers: map[string]string{"accept": "application/json"}})
+	if resp.Status != 200 || echoed([]byte(resp.Body)) != "good" {
+		t.Errorf("good call: %d %s", resp.Status, resp.Body)
+	}
+	if n, del := up.arr.total(), up.arr.count("DELETE", "smuggled"); n != 1 || del != 0 {
+		t.Fatalf("upstream parsed %d requests, %d of them the smuggled DELETE; want just the good one", n, del)
+	}
+	sc.stop(t)
+}
