@@ -312,6 +312,24 @@ func TestRunTokenFileRotation(t *testing.T) {
 	// In-place write.
 	write(tokenPath, "jwt-4\r\n")
 	waitFor("jwt-4")
+
+	// A rewrite that is not a valid token (here a line break that would
+	// have become a header line upstream) is refused: calls go on with
+	// the last good token, and a warning names the file, not the value.
+	write(tokenPath, "jwt-5\nX-Injected: yes\n")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(s.stderr.String(), "run token file holds an invalid token") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning for the invalid token\n%s", s.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitFor("jwt-4")
+	for _, r := range up.requests() {
+		if r.Header.Get("X-Injected") != "" || strings.Contains(r.Header.Get("Authorization"), "jwt-5") {
+			t.Fatalf("the invalid token reached upstream: %q", r.Header)
+		}
+	}
 	if strings.Contains(s.stderr.String(), "jwt-") {
 		t.Fatal("a token value reached the log")
 	}

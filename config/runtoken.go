@@ -38,8 +38,8 @@ func NewTokenFile(path string, initial Secret, interval time.Duration, log *slog
 func (t *TokenFile) Token() string { return *t.cur.Load() }
 
 // Run re-reads the file until ctx ends. A file that is briefly missing or
-// empty (mid-swap) keeps the previous token; the problem is logged once
-// until it clears.
+// empty (mid-swap), or holds a token that fails the start-up checks,
+// keeps the previous token; the problem is logged once until it clears.
 func (t *TokenFile) Run(ctx context.Context) error {
 	tick := time.NewTicker(t.interval)
 	defer tick.Stop()
@@ -54,6 +54,16 @@ func (t *TokenFile) Run(ctx context.Context) error {
 		if err != nil {
 			if !failing {
 				t.log.Warn("run token file unreadable; keeping the previous token", "path", t.path, "error", err)
+			}
+			failing = true
+			continue
+		}
+		// The same rule as at start-up: a value with a line break or a
+		// space would otherwise go upstream as part of the header block.
+		// The error names what is wrong, never the value.
+		if err := checkTokenShape(tok, 1); err != nil {
+			if !failing {
+				t.log.Warn("run token file holds an invalid token; keeping the previous token", "path", t.path, "error", err)
 			}
 			failing = true
 			continue
