@@ -19,6 +19,7 @@ const (
 	msgTimeout          = "Bridge timed out waiting for the Paperclip API."
 	msgUpstreamFailed   = "Bridge lost the connection to the Paperclip API before the response completed."
 	msgBodyStalled      = "Bridge stopped waiting for the rest of the request body."
+	msgBodyMalformed    = "Bridge could not read the request body: its framing is malformed."
 )
 
 // outcomeHeader marks an answer whose mutation may or may not have been

@@ -119,12 +119,19 @@ func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.Res
 			return false
 		}
 		if body != nil && body.agentErr != nil {
-			// The agent stopped sending (or broke) mid-body; upstream got
-			// an incomplete request on a connection now closed, which it
-			// cannot have acted on.
+			// The agent stopped sending, or sent a body whose framing is
+			// broken; upstream got an incomplete request on a connection
+			// now closed, which it cannot have acted on. A stall is 408; a
+			// broken body (a bad chunk, say) is the agent's malformed
+			// request, 400, and its connection cannot be read further.
 			f.log.LogAttrs(ctx, slog.LevelInfo, "agent request body failed",
 				slog.String("route", exchangeOf(r).route), slog.String("error", body.agentErr.Error()))
-			WriteError(w, http.StatusRequestTimeout, msgBodyStalled)
+			if isTimeout(body.agentErr) {
+				WriteError(w, http.StatusRequestTimeout, msgBodyStalled)
+				return false
+			}
+			w.Header().Set("Connection", "close")
+			WriteError(w, http.StatusBadRequest, msgBodyMalformed)
 			return false
 		}
 		f.fail(w, r, f.cause(ctx, err), pc.wrote)

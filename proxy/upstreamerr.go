@@ -37,3 +37,12 @@ func classify(err error, sent bool) string {
 	}
 	return kindOther
 }
+
+// isTimeout reports an error that is a deadline passing, not a failure.
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -30,6 +30,15 @@ func requireWellFormed(rec *recorder) func(http.Handler) http.Handler {
 				WriteError(w, http.StatusBadRequest, msgMalformed)
 				return
 			}
+			if !r.ProtoAtLeast(1, 1) {
+				// RFC 9112 section 6.1: an HTTP/1.0 message with
+				// Transfer-Encoding has faulty framing, and the connection
+				// must close after the answer. net/http drops that header
+				// from an HTTP/1.0 request before any handler sees it, so
+				// every HTTP/1.0 connection closes after one answer (agents
+				// speak HTTP/1.1; nothing real is lost).
+				w.Header().Set("Connection", "close")
+			}
 			next.ServeHTTP(w, r)
 		})
 	}

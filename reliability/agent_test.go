@@ -103,3 +103,62 @@ func TestQueueEnvelopeCannotSmuggleRequests(t *testing.T) {
 	}
 	sc.stop(t)
 }
+
+// TestMalformedChunkedBodyIs400 is finding 6: a chunked request body with
+// a malformed chunk is a broken request, not a slow one. It gets 400 at
+// once (not 408 "stopped waiting" after the stall bound), the connection
+// closes, and nothing is forwarded as complete.
+func TestMalformedChunkedBodyIs400(t *testing.T) {
+	sc, up := hostileFixture(t)
+	before := up.arr.count("POST", "chunk")
+	rc, err := dialRaw(sc.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	req := "POST " + postPath + "?req=chunk HTTP/1.1\r\nHost: bridge\r\nAuthorization: Bearer " + sc.key +
+		"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\nzz\r\n"
+	start := time.Now()
+	r, err := rc.roundTrip([]byte(req), hostileTimeout)
+	if err != nil {
+		t.Fatalf("no answer within %v: %v", hostileTimeout, err)
+	}
+	if r.status != 400 || !r.close {
+		t.Fatalf("got %d (close %v) %s after %v, want 400 and Connection: close", r.status, r.close, r.body, time.Since(start))
+	}
+	if _, ok := closedWithin(rc.c, 2*time.Second); !ok {
+		t.Fatal("the connection stayed open")
+	}
+	if n := up.arr.count("POST", "chunk") - before; n != 0 {
+		t.Fatalf("upstream counted %d complete POSTs of the broken body", n)
+	}
+}
+
+// TestHTTP10TransferEncodingCloses is finding 7: an HTTP/1.0 request with
+// Transfer-Encoding has faulty framing (RFC 9112 section 6.1); after the
+// answer the connection closes, so its body is never read as a second
+// request, even when the client asked for keep-alive.
+func TestHTTP10TransferEncodingCloses(t *testing.T) {
+	sc, up := hostileFixture(t)
+	rc, err := dialRaw(sc.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	inner := "GET " + getPath + "?req=inner HTTP/1.1\r\nHost: bridge\r\nAuthorization: Bearer " + sc.key + "\r\n\r\n"
+	req := "GET " + getPath + "?req=outer HTTP/1.0\r\nHost: bridge\r\nConnection: keep-alive\r\nAuthorization: Bearer " + sc.key +
+		"\r\nTransfer-Encoding: chunked\r\n\r\n" + inner
+	r, err := rc.roundTrip([]byte(req), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != 200 || !r.close {
+		t.Errorf("got %d (close %v), want the answer with Connection: close", r.status, r.close)
+	}
+	if extra := rc.leftover(time.Second); len(extra) != 0 {
+		t.Errorf("a second answer followed: %q", extra)
+	}
+	if n := up.arr.count("GET", "inner"); n != 0 {
+		t.Fatalf("the body was forwarded as a request %d times", n)
+	}
+}
