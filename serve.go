@@ -12,6 +12,7 @@ import (
 	"github.com/clipbridge/clipbridge/config"
 	"github.com/clipbridge/clipbridge/metrics"
 	"github.com/clipbridge/clipbridge/proxy"
+	"github.com/clipbridge/clipbridge/proxy/budget"
 )
 
 // errDrainTimeout reports in-flight requests still running when
@@ -69,6 +70,12 @@ func serve(ctx context.Context, cfg *config.Config, getenv func(string) string, 
 		go func() { _ = tf.Run(runCtx); close(tokenDone) }()
 		defer func() { stopRun(); <-tokenDone }()
 	}
+	// One body budget for the whole process: the handler's held responses
+	// and the queue worker's envelopes draw on it alike.
+	bodyBudget := budget.New(cfg.BodyBudgetBytes)
+	if cfg.BodyBudgetBytes == 0 {
+		bodyBudget = budget.New(budget.DefaultSize(cfg.MaxBodyBytes))
+	}
 	handler, err := proxy.New(proxy.Options{
 		Upstream:        cfg.Upstream,
 		RunToken:        runToken,
@@ -76,7 +83,7 @@ func serve(ctx context.Context, cfg *config.Config, getenv func(string) string, 
 		BridgeToken:     cfg.BridgeToken.Reveal(),
 		Rules:           rules,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
-		BodyBudgetBytes: cfg.BodyBudgetBytes,
+		Budget:          bodyBudget,
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		MaxInFlight:     cfg.MaxInFlight,
 		Version:         version,
@@ -103,7 +110,7 @@ func serve(ctx context.Context, cfg *config.Config, getenv func(string) string, 
 	case config.ModeSSH:
 		tr, err = startSSH(runCtx, cfg, handler, reg, getenv, log)
 	case config.ModeQueue:
-		tr, err = startQueue(runCtx, cfg, handler, reg, getenv, log)
+		tr, err = startQueue(runCtx, cfg, handler, bodyBudget, reg, getenv, log)
 	default:
 		tr, err = startLocal(runCtx, cfg, handler, log)
 	}

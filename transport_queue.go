@@ -11,6 +11,7 @@ import (
 
 	"github.com/clipbridge/clipbridge/config"
 	"github.com/clipbridge/clipbridge/proxy"
+	"github.com/clipbridge/clipbridge/proxy/budget"
 	"github.com/clipbridge/clipbridge/runner"
 	"github.com/clipbridge/clipbridge/tunnel/queue"
 )
@@ -24,7 +25,7 @@ type queueTransport struct {
 	done chan error
 }
 
-func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, reg prometheus.Registerer,
+func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budget.Budget, reg prometheus.Registerer,
 	getenv func(string) string, log *slog.Logger) (*queueTransport, error) {
 	rn, closeRunner, err := newRunner(cfg, reg, getenv, log)
 	if err != nil {
@@ -62,6 +63,7 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, reg p
 		Runner:       rn,
 		Handler:      h.Trusted(),
 		MaxBodyBytes: cfg.MaxBodyBytes,
+		Budget:       b,
 		DrainTimeout: cfg.DrainTimeout,
 		Logger:       log,
 		Registerer:   reg,

@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// defaultBudget is how --body-budget-bytes shows its default (zero in
+// Config): budget.DefaultSize of the body cap.
+const defaultBudget = "4x max-body-bytes + 1MiB"
+
 // upstreamSettings are the control-plane side: where to forward and with
 // which credential.
 var upstreamSettings = []setting{
@@ -55,10 +59,10 @@ var listenerSettings = []setting{
 			c.MaxBodyBytes, err = ParseSize(v)
 			return err
 		}},
-	{flag: "body-budget-bytes", env: "CLIPBRIDGE_BODY_BUDGET_BYTES", def: "4x max-body-bytes",
-		usage: "process-wide cap on response bytes held in memory; beyond it requests get 503",
+	{flag: "body-budget-bytes", env: "CLIPBRIDGE_BODY_BUDGET_BYTES", def: defaultBudget,
+		usage: "process-wide cap on body bytes held in memory (held responses, queue envelopes); beyond it requests get 503",
 		set: func(c *Config, v string) (err error) {
-			if v == "4x max-body-bytes" {
+			if v == defaultBudget {
 				return nil
 			}
 			c.BodyBudgetBytes, err = ParseSize(v)

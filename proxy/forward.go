@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/clipbridge/clipbridge/proxy/budget"
 )
 
 // forwarder sends an admitted request upstream with the real credential
@@ -22,12 +24,12 @@ type forwarder struct {
 	userAgent    string
 	maxBody      int64
 	timeout      time.Duration
-	budget       *budget
+	budget       *budget.Budget
 	rec          *recorder
 	log          *slog.Logger
 }
 
-func newForwarder(o *Options, rec *recorder, b *budget) *forwarder {
+func newForwarder(o *Options, rec *recorder, b *budget.Budget) *forwarder {
 	u := o.Upstream
 	prefix := u.EscapedPath()
 	for len(prefix) > 0 && prefix[len(prefix)-1] == '/' {
@@ -52,7 +54,7 @@ func newForwarder(o *Options, rec *recorder, b *budget) *forwarder {
 var errAborted = errors.New("agent went away")
 
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if f.budget.available() < f.firstHold() {
+	if f.budget.Available() < f.firstHold() {
 		f.rec.reject(r, reasonBodyBudget)
 		writeRetryLater(w, msgBodyBudget, 1)
 		return

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/clipbridge/clipbridge/proxy/budget"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -27,8 +29,12 @@ type Options struct {
 	Rules []Rule
 	// MaxBodyBytes caps request and response bodies.
 	MaxBodyBytes int64
-	// BodyBudgetBytes caps response bytes held in memory across all
-	// requests (see budget). Zero means 4×MaxBodyBytes.
+	// Budget is the process-wide ceiling on body bytes held in memory,
+	// shared with the queue worker (see package budget). Nil means a
+	// budget of its own, of BodyBudgetBytes.
+	Budget *budget.Budget
+	// BodyBudgetBytes sizes the budget when Budget is nil. Zero means
+	// budget.DefaultSize(MaxBodyBytes).
 	BodyBudgetBytes int64
 	// UpstreamTimeout bounds every wait on upstream (see forwarder).
 	UpstreamTimeout time.Duration
@@ -55,7 +61,7 @@ func New(o Options) (*Handler, error) {
 		return nil, errors.New("proxy: incomplete options")
 	}
 	if o.BodyBudgetBytes == 0 {
-		o.BodyBudgetBytes = 4 * o.MaxBodyBytes
+		o.BodyBudgetBytes = budget.DefaultSize(o.MaxBodyBytes)
 	}
 	rec, err := newRecorder(o.Registerer)
 	if err != nil {
@@ -64,7 +70,10 @@ func New(o Options) (*Handler, error) {
 	log := o.Logger.With("component", "proxy")
 	o.Logger = log
 	allow := NewAllowlist(o.Rules)
-	fwd := newForwarder(&o, rec, newBudget(o.BodyBudgetBytes))
+	if o.Budget == nil {
+		o.Budget = budget.New(o.BodyBudgetBytes)
+	}
+	fwd := newForwarder(&o, rec, o.Budget)
 
 	// The order below is the contract's order of checks: 401, 400, 403,
 	// 503 (in flight), 415, 413, then forwarding (which may still answer

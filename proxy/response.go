@@ -80,13 +80,13 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 	resp *http.Response, progress func()) (clean bool) {
 	var held []byte
 	var reserved int64
-	defer func() { f.budget.release(reserved) }()
+	defer func() { f.budget.Release(reserved) }()
 	for {
 		if len(held) == cap(held) {
 			// Grow by doubling, reserving the growth first. One byte past
 			// the cap is enough to tell an over-cap body.
 			newCap := min(max(2*int64(cap(held)), copyBufSize), f.maxBody+1)
-			if !f.budget.reserve(newCap - int64(cap(held))) {
+			if !f.budget.Reserve(newCap - int64(cap(held))) {
 				f.rec.reject(r, reasonBodyBudget)
 				f.armWrite(rc)
 				if isSafe(r.Method) {

@@ -213,7 +213,7 @@ func (a *agent) wait(ctx context.Context, d time.Duration, skip map[string]bool)
 
 // readFile answers R like the shell: base64 of at most n bytes, or ":2 missing".
 func (a *agent) readFile(name string, n int64) {
-	b, err := a.st.Read(context.Background(), name, n)
+	b, err := a.st.Read(context.Background(), name, n, nil)
 	if errors.Is(err, errTooLarge) {
 		// The shell sends the first n bytes and lets the host judge; so do we.
 		b, err = readPrefix(filepath.Join(a.st.requests(), name), n)

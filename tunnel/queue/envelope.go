@@ -2,11 +2,15 @@ package queue
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/clipbridge/clipbridge/proxy/budget"
 )
 
 // timeLayout is JavaScript's Date.toISOString(): UTC, exactly three fractional digits, "Z".
@@ -49,15 +53,15 @@ var ErrInvalidEnvelope = errors.New("invalid bridge request envelope")
 
 // rawRequest accepts any JSON types so that a wrong type is reported, not silently zeroed.
 type rawRequest struct {
-	ID           any             `json:"id"`
-	Method       any             `json:"method"`
-	Path         any             `json:"path"`
-	Query        any             `json:"query"`
-	Headers      map[string]any  `json:"headers"`
-	Body         json.RawMessage `json:"body"`
-	BodyEncoding any             `json:"bodyEncoding"`
-	CreatedAt    any             `json:"createdAt"`
-	MAC          any             `json:"hmac"`
+	ID           any            `json:"id"`
+	Method       any            `json:"method"`
+	Path         any            `json:"path"`
+	Query        any            `json:"query"`
+	Headers      map[string]any `json:"headers"`
+	Body         bodyField      `json:"body"`
+	BodyEncoding any            `json:"bodyEncoding"`
+	CreatedAt    any            `json:"createdAt"`
+	MAC          any            `json:"hmac"`
 }
 
 // DecodeRequest parses a request file the way Paperclip's worker reads it: one JSON object with
@@ -65,13 +69,11 @@ type rawRequest struct {
 // meaning GET; non-string header values are dropped (fetch would have ignored them too). A body
 // that is not a JSON string, or a non-string bodyEncoding, makes the envelope invalid.
 func DecodeRequest(data []byte) (*Request, error) {
+	// Unmarshal, not a Decoder: it parses data in place (a Decoder first copies it into a buffer
+	// of its own), and it refuses trailing data itself. An envelope may be tens of megabytes.
 	var raw rawRequest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&raw); err != nil {
+	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, errors.Join(ErrInvalidEnvelope, err)
-	}
-	if dec.More() {
-		return nil, errors.Join(ErrInvalidEnvelope, errors.New("trailing data"))
 	}
 	r := &Request{Headers: map[string]string{}}
 	var ok bool
@@ -106,18 +108,51 @@ func DecodeRequest(data []byte) (*Request, error) {
 			r.Headers[lk] = s
 		}
 	}
-	if len(raw.Body) > 0 && raw.Body[0] == '"' {
-		if err := json.Unmarshal(raw.Body, &r.Body); err != nil {
-			return nil, errors.Join(ErrInvalidEnvelope, err)
-		}
-		r.bodyPresent = true
-	}
+	r.Body, r.bodyPresent = raw.Body.s, raw.Body.present
 	return r, nil
+}
+
+// bodyField decodes the body member: a JSON string, straight from the envelope's bytes into one
+// string (json.RawMessage would copy the member first). Any other JSON value leaves it absent,
+// which DecodeBody refuses.
+type bodyField struct {
+	s       string
+	present bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (b *bodyField) UnmarshalJSON(data []byte) error {
+	if len(data) == 0 || data[0] != '"' {
+		return nil
+	}
+	b.present = true
+	return json.Unmarshal(data, &b.s)
 }
 
 // DecodedBody returns the request body bytes (reference §4.3).
 func (r *Request) DecodedBody(maxBody int64) ([]byte, error) {
 	return DecodeBody(r.Body, r.bodyPresent, r.BodyEncoding, maxBody)
+}
+
+// openBody is DecodedBody for the worker, which must not copy a body it can avoid copying: a
+// text body is read straight from the envelope's string; a base64 one is decoded into memory
+// reserved on hold first (a *budgetError if it cannot be), and its text is then dropped.
+func (r *Request) openBody(maxBody int64, hold *budget.Hold) (io.Reader, int64, error) {
+	if r.bodyPresent && (r.BodyEncoding == "" || r.BodyEncoding == EncodingUTF8) {
+		if int64(len(r.Body)) > maxBody {
+			return nil, 0, ErrBodyTooLarge
+		}
+		return strings.NewReader(r.Body), int64(len(r.Body)), nil
+	}
+	if need := int64(base64.StdEncoding.DecodedLen(len(r.Body))); r.BodyEncoding == EncodingBase64 && !hold.Grow(need) {
+		return nil, 0, &budgetError{need: need}
+	}
+	b, err := r.DecodedBody(maxBody)
+	if err != nil {
+		return nil, 0, err
+	}
+	r.Body = ""
+	return bytes.NewReader(b), int64(len(b)), nil
 }
 
 // Marshal renders the envelope as one JSON line plus "\n", as Paperclip writes it. HTML

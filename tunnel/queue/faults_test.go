@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clipbridge/clipbridge/proxy/budget"
 	"github.com/clipbridge/clipbridge/runner"
 )
 
@@ -36,7 +37,7 @@ func (s *flakyStore) Write(ctx context.Context, name string, data []byte, guard,
 // unreadableStore fails every read.
 type unreadableStore struct{ store }
 
-func (s *unreadableStore) Read(context.Context, string, int64) ([]byte, error) {
+func (s *unreadableStore) Read(context.Context, string, int64, *budget.Hold) ([]byte, error) {
 	return nil, errors.New("read u1.json: boom")
 }
 

@@ -1,10 +1,12 @@
 package queue
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"io"
 	"slices"
 )
 
@@ -12,8 +14,8 @@ import (
 // any other use of the bridge token.
 const macContext = "clipbridge queue_v1 request mac v1"
 
-// macInput is the canonical byte encoding the envelope MAC covers. Every field is written as a
-// 4-byte big-endian length followed by its bytes, in this order:
+// writeMACInput writes the canonical byte encoding the envelope MAC covers to w. Every field is
+// written as a 4-byte big-endian length followed by its bytes, in this order:
 //
 //	macContext, id, method, path, query,
 //	the number of headers (4-byte big-endian), then for each header sorted by name: name, value,
@@ -22,12 +24,14 @@ const macContext = "clipbridge queue_v1 request mac v1"
 //
 // Length prefixes make the encoding unambiguous (no field can spill into the next), and covering
 // id and createdAt lets the worker refuse replays: a copied envelope either keeps its id (already
-// seen) or changes it (MAC fails), and it ages out by its signed createdAt.
-func macInput(r *Request) []byte {
-	var b []byte
+// seen) or changes it (MAC fails), and it ages out by its signed createdAt. The fields go
+// straight into the hash, so checking the MAC of a large envelope copies none of its body.
+func writeMACInput(w io.Writer, r *Request) {
+	var n [4]byte
 	field := func(s string) {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-		b = append(b, s...)
+		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+		w.Write(n[:])
+		io.WriteString(w, s)
 	}
 	field(macContext)
 	field(r.ID)
@@ -39,7 +43,8 @@ func macInput(r *Request) []byte {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(names)))
+	binary.BigEndian.PutUint32(n[:], uint32(len(names)))
+	w.Write(n[:])
 	for _, k := range names {
 		field(k)
 		field(r.Headers[k])
@@ -47,13 +52,20 @@ func macInput(r *Request) []byte {
 	field(r.BodyEncoding)
 	field(r.Body)
 	field(r.CreatedAt)
-	return b
 }
 
-// Sign sets r.MAC to the lower-case hex HMAC-SHA256 of macInput(r), keyed by the bridge token.
+// macInput is writeMACInput's encoding as bytes (tests pin it).
+func macInput(r *Request) []byte {
+	var b bytes.Buffer
+	writeMACInput(&b, r)
+	return b.Bytes()
+}
+
+// Sign sets r.MAC to the lower-case hex HMAC-SHA256 of writeMACInput's encoding of r, keyed by
+// the bridge token.
 func (r *Request) Sign(token []byte) {
 	m := hmac.New(sha256.New, token)
-	m.Write(macInput(r))
+	writeMACInput(m, r)
 	r.MAC = hex.EncodeToString(m.Sum(nil))
 }
 
@@ -64,6 +76,6 @@ func (r *Request) VerifyMAC(token []byte) bool {
 		return false
 	}
 	m := hmac.New(sha256.New, token)
-	m.Write(macInput(r))
+	writeMACInput(m, r)
 	return hmac.Equal(got, m.Sum(nil))
 }

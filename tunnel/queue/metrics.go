@@ -18,10 +18,11 @@ const (
 	outcomeStopped         = "stopped"         // 503 worker stopped before handling it
 	outcomeIndeterminate   = "indeterminate"   // 409 backstop for a mutation cut short
 	outcomeFailed          = "failed"          // 503 Sandbox callback bridge worker failed: …
+	outcomeBusy            = "busy"            // 503 the body budget could not hold it now (nothing forwarded)
 )
 
 var allOutcomes = []string{outcomeForwarded, outcomeInvalid, outcomeTooLarge, outcomeUnauthenticated,
-	outcomeExpired, outcomeVanished, outcomeStopped, outcomeIndeterminate, outcomeFailed}
+	outcomeExpired, outcomeVanished, outcomeStopped, outcomeIndeterminate, outcomeFailed, outcomeBusy}
 
 type workerMetrics struct {
 	requests *prometheus.CounterVec

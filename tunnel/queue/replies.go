@@ -24,6 +24,7 @@ const (
 	msgHandlerAborted       = "Bridge lost the connection to the Paperclip API before the response completed."
 	msgInvalidPath          = "Invalid request path."
 	msgUnsupportedMedia     = "Bridge only accepts JSON request bodies."
+	msgBodyBudget           = "Bridge body capacity is busy. Retry later."
 )
 
 // outcomeHeader is the marker of an answer whose mutation may or may not have been applied; the
@@ -49,6 +50,14 @@ func errorResponse(id string, status int, msg string) Response {
 		Body:        jsonBody(errorBody{Error: msg}),
 		CompletedAt: formatTime(time.Now()),
 	}
+}
+
+// retryLaterResponse is the retryable 503 with a one-second Retry-After, as the callback
+// handler answers while the body budget is exhausted.
+func retryLaterResponse(id, msg string) Response {
+	r := errorResponse(id, http.StatusServiceUnavailable, msg)
+	r.Headers["retry-after"] = "1"
+	return r
 }
 
 // indeterminateResponse answers a mutation whose outcome is unknown. The status is 409 itself

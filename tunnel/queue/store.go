@@ -3,7 +3,10 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/clipbridge/clipbridge/proxy/budget"
 )
 
 // Store errors (the worker maps them to its answers).
@@ -13,6 +16,15 @@ var (
 	// errTooLarge: the request file is larger than the envelope limit.
 	errTooLarge = errors.New("Bridge request envelope exceeded the configured size limit.")
 )
+
+// budgetError: holding the request file would overdraw the process-wide body budget. need is
+// what the file alone costs; a file that could never fit is answered differently from one that
+// must only wait its turn.
+type budgetError struct{ need int64 }
+
+func (e *budgetError) Error() string {
+	return fmt.Sprintf("the body budget cannot hold a %d-byte request file now", e.need)
+}
 
 // writeResult says what a response write did.
 type writeResult int
@@ -39,8 +51,11 @@ type store interface {
 	// callers loop.
 	Wait(ctx context.Context, wait time.Duration, skip map[string]bool) ([]string, error)
 	// Read returns the content of requests/<name>: errNotExist if it is gone, errTooLarge if it
-	// holds more than limit bytes.
-	Read(ctx context.Context, name string, limit int64) ([]byte, error)
+	// holds more than limit bytes, a *budgetError if hold cannot take its size. The bytes are
+	// reserved on hold before they are allocated where the store can know the size first (the
+	// local store), or right after (the remote store, whose co-process reads one file at a time,
+	// so at most one read is ever unaccounted). A nil hold reserves nothing.
+	Read(ctx context.Context, name string, limit int64, hold *budget.Hold) ([]byte, error)
 	// Write publishes responses/<name> atomically (.tmp then rename) under Paperclip's
 	// `<response>.paperclip-write.lock` mutex. With guard it writes only while requests/<name>
 	// still exists, so a late answer never leaves an orphaned response. With remove it then

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/clipbridge/clipbridge/proxy/budget"
 )
 
 // localPollFallback is how often the local store re-lists even without a notification, for
@@ -161,7 +163,7 @@ func hasUnskipped(names []string, skip map[string]bool) bool {
 
 // Read implements store. The file is opened without following symlinks, so a link planted in
 // requests/ cannot make the worker read some other file of the host.
-func (s *localStore) Read(_ context.Context, name string, limit int64) ([]byte, error) {
+func (s *localStore) Read(_ context.Context, name string, limit int64, hold *budget.Hold) ([]byte, error) {
 	f, err := os.OpenFile(filepath.Join(s.requests(), name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errNotExist
@@ -170,17 +172,30 @@ func (s *localStore) Read(_ context.Context, name string, limit int64) ([]byte, 
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("read %s: not a regular file", name)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	if int64(len(b)) > limit {
+	// The size decides before a byte is read: too large, or too much for the budget now.
+	size := st.Size()
+	if size > limit {
 		return nil, errTooLarge
 	}
-	return b, nil
+	if !hold.Grow(size) {
+		return nil, &budgetError{need: size}
+	}
+	// One byte more than the size tells a file still being written (by a writer that did not
+	// rename it into place): that is a failed read, retried at the next listing.
+	b := make([]byte, size+1)
+	n, err := io.ReadFull(f, b)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+	case err == nil:
+		return nil, fmt.Errorf("read %s: the file grew while it was read", name)
+	default:
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return b[:n], nil
 }
 
 // Write implements store.

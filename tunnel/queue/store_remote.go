@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clipbridge/clipbridge/proxy/budget"
 	"github.com/clipbridge/clipbridge/runner"
 )
 
@@ -140,7 +141,7 @@ func (s *remoteStore) Wait(ctx context.Context, wait time.Duration, skip map[str
 }
 
 // Read implements store.
-func (s *remoteStore) Read(ctx context.Context, name string, limit int64) ([]byte, error) {
+func (s *remoteStore) Read(ctx context.Context, name string, limit int64, hold *budget.Hold) ([]byte, error) {
 	var out []byte
 	var missing bool
 	err := s.do(ctx, false, s.opTimeout, func(c *coproc) error {
@@ -172,6 +173,8 @@ func (s *remoteStore) Read(ctx context.Context, name string, limit int64) ([]byt
 		return nil, errNotExist
 	case int64(len(out)) > limit:
 		return nil, errTooLarge
+	case !hold.Grow(int64(len(out))):
+		return nil, &budgetError{need: int64(len(out))}
 	}
 	return out, nil
 }

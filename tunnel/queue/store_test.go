@@ -70,14 +70,14 @@ func TestStoreContract(t *testing.T) {
 			}
 			// Read: content, missing, too large (binary-safe).
 			req("bin.json", "\x00\xff{}")
-			if b, err := s.Read(ctx, "bin.json", 64); err != nil || string(b) != "\x00\xff{}" {
+			if b, err := s.Read(ctx, "bin.json", 64, nil); err != nil || string(b) != "\x00\xff{}" {
 				t.Fatalf("read %q %v", b, err)
 			}
-			if _, err := s.Read(ctx, "missing.json", 64); !errors.Is(err, errNotExist) {
+			if _, err := s.Read(ctx, "missing.json", 64, nil); !errors.Is(err, errNotExist) {
 				t.Fatalf("missing: %v", err)
 			}
 			req("big.json", strings.Repeat("x", 65))
-			if _, err := s.Read(ctx, "big.json", 64); !errors.Is(err, errTooLarge) {
+			if _, err := s.Read(ctx, "big.json", 64, nil); !errors.Is(err, errTooLarge) {
 				t.Fatalf("too large: %v", err)
 			}
 			// Write: guarded on the request, never over an existing response, atomic, any size.

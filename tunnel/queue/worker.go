@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clipbridge/clipbridge/proxy/budget"
 	"github.com/clipbridge/clipbridge/runner"
 )
 
@@ -66,6 +67,9 @@ type WorkerOptions struct {
 	BridgeToken []byte
 	// MaxBodyBytes is the body cap; the envelope limit is 6×MaxBodyBytes+64 KiB.
 	MaxBodyBytes int64
+	// Budget is the process-wide ceiling on body bytes held in memory, shared with the callback
+	// handler. Nil means a budget of the worker's own, of budget.DefaultSize(MaxBodyBytes).
+	Budget *budget.Budget
 	// ResponseTimeout is the gateways' wait. A request older than this plus 2 s is removed
 	// unanswered (its caller has given up: forwarding it would apply a mutation the agent was
 	// told failed), and it bounds each handler call.
@@ -97,6 +101,9 @@ func (o *WorkerOptions) setDefaults() {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Budget == nil {
+		o.Budget = budget.New(budget.DefaultSize(o.MaxBodyBytes))
 	}
 	def(&o.ResponseTimeout, DefaultResponseTimeout)
 	def(&o.DrainTimeout, DefaultDrainTimeout)

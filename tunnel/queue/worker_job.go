@@ -7,13 +7,23 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/clipbridge/clipbridge/proxy/budget"
 )
 
 // process handles one claimed request file from read to removal.
+//
+// Memory: everything it holds of the envelope (the file, its decoded strings, a base64 body
+// decoded, the captured answer and its encoding) is reserved on the process-wide body budget
+// as it is allocated, and released when the job ends. A file the budget cannot hold now gets
+// the retryable 503 the local listener gives; one it could never hold gets 413.
 func (w *Worker) process(ctx context.Context, j *job) {
 	defer w.finish(j)
+	hold := w.o.Budget.NewHold()
+	defer hold.Release()
 	stem := idFromName(j.name)
-	data, err := w.st.Read(ctx, j.name, EnvelopeLimit(w.o.MaxBodyBytes))
+	data, err := w.st.Read(ctx, j.name, EnvelopeLimit(w.o.MaxBodyBytes), hold)
+	var short *budgetError
 	switch {
 	case errors.Is(err, errNotExist):
 		// The gateway removed it after its caller timed out: nobody waits for an answer.
@@ -25,11 +35,21 @@ func (w *Worker) process(ctx context.Context, j *job) {
 	case errors.Is(err, errTooLarge):
 		w.reply(ctx, j, errorResponse(stem, http.StatusRequestEntityTooLarge, msgEnvelopeTooLarge), outcomeTooLarge)
 		return
+	case errors.As(err, &short):
+		w.overBudget(ctx, j, stem, short.need)
+		return
 	case err != nil:
 		w.readFailed(ctx, j, err)
 		return
 	}
+	// Decoding allocates at most the file's size again (its strings); the file itself is
+	// dropped right after, before the MAC is checked.
+	if !hold.Grow(int64(len(data))) {
+		w.overBudget(ctx, j, stem, int64(len(data)))
+		return
+	}
 	req, err := DecodeRequest(data)
+	hold.Shrink(int64(len(data))) // the file's bytes are garbage from here on
 	if err != nil {
 		w.log.Warn("queue request invalid", "request", j.name, "error", err)
 		w.reply(ctx, j, errorResponse(stem, http.StatusBadRequest, msgInvalidPayload), outcomeInvalid)
@@ -40,8 +60,11 @@ func (w *Worker) process(ctx context.Context, j *job) {
 		w.reply(ctx, j, errorResponse(stem, http.StatusUnauthorized, msgInvalidToken), outcomeUnauthenticated)
 		return
 	}
-	body, err := req.DecodedBody(w.o.MaxBodyBytes)
-	if errors.Is(err, ErrBodyTooLarge) {
+	body, size, err := req.openBody(w.o.MaxBodyBytes, hold)
+	if errors.As(err, &short) {
+		w.overBudget(ctx, j, stem, short.need)
+		return
+	} else if errors.Is(err, ErrBodyTooLarge) {
 		w.reply(ctx, j, errorResponse(stem, http.StatusRequestEntityTooLarge, msgBodyTooLarge), outcomeTooLarge)
 		return
 	} else if err != nil {
@@ -55,7 +78,7 @@ func (w *Worker) process(ctx context.Context, j *job) {
 	if id == "" {
 		id = stem
 	}
-	hreq, err := envelopeRequest(ctx, req, body)
+	hreq, err := envelopeRequest(ctx, req, body, size)
 	if err != nil {
 		w.log.Warn("queue request refused", "request", j.name, "error", err)
 		msg := msgInvalidPayload
@@ -91,7 +114,7 @@ func (w *Worker) process(ctx context.Context, j *job) {
 	j.started, j.method, j.cancel = true, req.Method, cancel
 	j.mu.Unlock()
 
-	resp, outcome := w.serve(hreq.WithContext(hctx), id)
+	resp, outcome := w.serve(hreq.WithContext(hctx), id, hold)
 	w.reply(ctx, j, resp, outcome)
 }
 
@@ -173,11 +196,19 @@ func (w *Worker) deliver(ctx context.Context, j *job, r Response, outcome string
 }
 
 // serve runs the envelope through the handler and renders its answer as a response envelope.
-func (w *Worker) serve(hreq *http.Request, id string) (Response, string) {
-	capt := newCapture(w.o.MaxBodyBytes)
-	if p := w.callHandler(capt, hreq); p != nil || capt.overflow {
+func (w *Worker) serve(hreq *http.Request, id string, hold *budget.Hold) (Response, string) {
+	capt := newCapture(w.o.MaxBodyBytes, hold)
+	if p := w.callHandler(capt, hreq); p != nil || capt.overflow || capt.busy {
 		msg := msgHandlerAborted
-		if capt.overflow {
+		switch {
+		case capt.busy:
+			// The budget ran out while the answer arrived: as the handler does for a held
+			// body, retryable for a safe method, indeterminate for a mutation.
+			if safeMethod(hreq.Method) {
+				return retryLaterResponse(id, msgBodyBudget), outcomeBusy
+			}
+			return indeterminateResponse(id, msgBodyBudget), outcomeIndeterminate
+		case capt.overflow:
 			msg = fmt.Sprintf("Bridge response body exceeded the configured size limit of %d bytes.", w.o.MaxBodyBytes)
 		}
 		if safeMethod(hreq.Method) {
@@ -196,9 +227,26 @@ func (w *Worker) serve(hreq *http.Request, id string) (Response, string) {
 			headers[lk] = strings.Join(vs, ", ")
 		}
 	}
+	// The answer is owed whatever the budget says now (the call was made): its encoding, a
+	// string copy and the JSON line of about the same size again, is accounted, not refused.
+	hold.Force(2 * int64(len(capt.body)))
 	text, enc := EncodeBody(capt.body)
 	return Response{ID: id, Status: status, Headers: headers, Body: text, BodyEncoding: enc,
 		CompletedAt: formatTime(time.Now())}, outcomeForwarded
+}
+
+// overBudget answers a request file the body budget cannot hold: the retryable 503 while the
+// budget is only busy (nothing was forwarded), 413 when twice the file's size (the file and its
+// decoded strings) exceeds the whole budget, because waiting would never help.
+func (w *Worker) overBudget(ctx context.Context, j *job, stem string, need int64) {
+	if 2*need > w.o.Budget.Size() {
+		w.log.Warn("queue request larger than the whole body budget", "request", j.name, "bytes", need,
+			"budget", w.o.Budget.Size())
+		w.reply(ctx, j, errorResponse(stem, http.StatusRequestEntityTooLarge, msgEnvelopeTooLarge), outcomeTooLarge)
+		return
+	}
+	w.log.Info("queue request deferred: body budget busy", "request", j.name, "bytes", need)
+	w.reply(ctx, j, retryLaterResponse(stem, msgBodyBudget), outcomeBusy)
 }
 
 // callHandler calls the handler, turning a panic into a return value. http.ErrAbortHandler is

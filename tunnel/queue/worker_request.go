@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -34,7 +33,7 @@ var envelopeFraming = map[string]bool{"host": true, "content-length": true, "tra
 // header names tokens, values trimmed of blanks and free of CR, LF, NUL and other controls.
 // Anything else is refused, never repaired: a value with "\r\n" in it once travelled upstream
 // verbatim and became a second, smuggled request carrying the run's credential.
-func envelopeRequest(ctx context.Context, req *Request, body []byte) (*http.Request, error) {
+func envelopeRequest(ctx context.Context, req *Request, body io.Reader, size int64) (*http.Request, error) {
 	if !policy.ValidMethod(req.Method) {
 		return nil, errEnvelopeHead
 	}
@@ -57,17 +56,17 @@ func envelopeRequest(ctx context.Context, req *Request, body []byte) (*http.Requ
 		}
 		h.Set(k, v)
 	}
-	if len(body) > 0 {
-		h.Set("Content-Length", strconv.Itoa(len(body)))
+	if size > 0 {
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
 	}
 	hreq := (&http.Request{
 		Method: req.Method, URL: u, RequestURI: target,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Host: "127.0.0.1", RemoteAddr: "queue",
-		ContentLength: int64(len(body)), Body: http.NoBody,
+		ContentLength: size, Body: http.NoBody,
 	}).WithContext(ctx)
-	if len(body) > 0 {
-		hreq.Body = io.NopCloser(bytes.NewReader(body))
+	if size > 0 {
+		hreq.Body = io.NopCloser(body)
 	}
 	return hreq, nil
 }

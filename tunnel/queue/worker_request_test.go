@@ -35,7 +35,7 @@ func TestEnvelopeRequestRefusesWhatNetHTTPWould(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r, err := envelopeRequest(t.Context(), &c.req, nil)
+			r, err := envelopeRequest(t.Context(), &c.req, nil, 0)
 			if err != c.want {
 				t.Fatalf("envelopeRequest = %v, want %v", err, c.want)
 			}
@@ -104,7 +104,7 @@ func FuzzEnvelopeRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		got, err := envelopeRequest(t.Context(), req, body)
+		got, err := envelopeRequest(t.Context(), req, bytes.NewReader(body), int64(len(body)))
 		if err != nil {
 			return
 		}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clipbridge/clipbridge/proxy/budget"
 )
 
 func forEachStore(t *testing.T, fn func(t *testing.T, kind string)) {
@@ -258,9 +260,9 @@ func TestWorkerVanishedRequest(t *testing.T) {
 // timed out would.
 type vanishingStore struct{ store }
 
-func (s *vanishingStore) Read(ctx contextT, name string, limit int64) ([]byte, error) {
+func (s *vanishingStore) Read(ctx contextT, name string, limit int64, hold *budget.Hold) ([]byte, error) {
 	_ = s.store.Remove(ctx, name)
-	return s.store.Read(ctx, name, limit)
+	return s.store.Read(ctx, name, limit, hold)
 }
 
 // A request older than the gateways' wait is removed unanswered and never forwarded.
