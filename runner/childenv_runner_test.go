@@ -108,3 +108,22 @@ func TestChildEnvironmentIsAllowlisted(t *testing.T) {
 		}
 	}
 }
+
+// ExecOptions.PassEnv widens what the exec client inherits, but never to CLIPBRIDGE_*.
+func TestExecPassEnv(t *testing.T) {
+	setParentEnv(t)
+	r, err := NewExec(ExecOptions{Prefix: testPrefix, PassEnv: []string{"FOO", "CLIPBRIDGE_RUN_TOKEN", "CLIPBRIDGE_*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for how, env := range envOf(t, r) {
+		if env["FOO"] != parentSecrets["FOO"] {
+			t.Errorf("%s: FOO = %q, want it passed", how, env["FOO"])
+		}
+		for k := range env {
+			if strings.HasPrefix(k, "CLIPBRIDGE_") {
+				t.Errorf("%s: child sees %s", how, k)
+			}
+		}
+	}
+}
