@@ -80,53 +80,88 @@ func descendants(t *testing.T, pid int) []proc {
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = append(queue[1:], children[p]...)
-		env, err1 := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "environ"))
-		cmd, err2 := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "cmdline"))
-		if err1 != nil || err2 != nil {
-			continue // gone already
+		if pr, ok := readProc(p); ok {
+			out = append(out, pr)
 		}
-		out = append(out, proc{pid: p, cmdline: strings.ReplaceAll(string(cmd), "\x00", " "),
-			env: strings.Split(strings.TrimRight(string(env), "\x00"), "\x00")})
 	}
 	return out
 }
 
+// running lists the processes whose command line names something under dir (where the gateway
+// and queue agent binary is copied), whoever their parent is.
+func running(t *testing.T, dir string) []proc {
+	t.Helper()
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var out []proc
+	for _, c := range cmdlines {
+		p, _ := strconv.Atoi(filepath.Base(filepath.Dir(c)))
+		if pr, ok := readProc(p); ok && strings.Contains(pr.cmdline, dir) {
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// readProc reads one process's command line and environment; ok is false once it is gone.
+func readProc(pid int) (proc, bool) {
+	env, err1 := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+	cmd, err2 := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err1 != nil || err2 != nil {
+		return proc{}, false
+	}
+	return proc{pid: pid, cmdline: strings.ReplaceAll(string(cmd), "\x00", " "),
+		env: strings.Split(strings.TrimRight(string(env), "\x00"), "\x00")}, true
+}
+
 // The issue's finding, black-box: a sidecar in queue mode that starts our gateway (and, with the
-// exec runner, the queue agent and its prefix processes) must leave its run token, SSH key,
-// passphrase and unrelated variables out of every descendant's /proc/<pid>/environ, which the
-// agent on the same host can read.
+// exec and ssh runners, the queue agent) must leave its run token, SSH key, passphrase and
+// unrelated variables out of every such process's /proc/<pid>/environ, which the agent on the
+// same host can read. The processes are the sidecar's descendants and, over ssh, sshd's children
+// running the copied binary.
 func TestChildrenDoNotInheritSecrets(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		args      []string
-		wantProcs []string // a descendant's command line contains each
+		ssh       bool
+		wantProcs []string // a checked process's command line contains each
 	}{
 		{name: "local runner", args: []string{"--runner", "local"}, wantProcs: []string{" gateway"}},
 		{name: "exec runner", args: []string{"--runner", "exec", "--runner-exec", `sh -c 'exec "$@"' sh`},
 			wantProcs: []string{" gateway", " queue-agent"}},
+		{name: "ssh runner", args: []string{"--runner", "ssh"}, ssh: true, wantProcs: []string{" gateway", " queue-agent"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newRecordingUpstream(t, nil)
-			dir := filepath.Join(t.TempDir(), "queue")
+			root := t.TempDir()
+			dir := filepath.Join(root, "queue")
+			env := append(baseEnv(up.URL), sidecarSecrets...)
+			if tc.ssh {
+				srv := realsshd.StartT(t, realsshd.Config{Extra: []string{"AcceptEnv *"}})
+				// The key text must parse here: the real key, looked for below.
+				env = append(append(env, sshEnv(t, srv)...), "CLIPBRIDGE_SSH_KEY="+string(srv.ClientKeyPEM))
+			}
 			args := append([]string{"serve", "--queue-dir", dir, "--start-gateway"}, tc.args...)
-			s := startSidecar(t, append(baseEnv(up.URL), sidecarSecrets...), args...)
+			s := startSidecar(t, env, args...)
 			// One call through the gateway, so every long-lived child is up and used.
 			if resp, body := agentGet(t, s, "/api/agents/me"); resp.StatusCode != 200 {
 				t.Fatalf("call through the gateway: %d %s\n%s", resp.StatusCode, body, s.stderr.String())
 			}
-			procs := descendants(t, s.cmd.Process.Pid)
+			procs := append(descendants(t, s.cmd.Process.Pid), running(t, filepath.Join(root, "server"))...)
 			for _, want := range tc.wantProcs {
 				found := false
 				for _, p := range procs {
 					found = found || strings.Contains(p.cmdline, want)
 				}
 				if !found {
-					t.Errorf("no descendant running %q among %d", want, len(procs))
+					t.Errorf("no process running %q among %d", want, len(procs))
 				}
 			}
 			for _, p := range procs {
 				if leaks := leakIn(p.env, tc.name == "exec runner"); len(leaks) > 0 {
 					t.Errorf("pid %d (%s) inherited %v", p.pid, p.cmdline, leaks)
+				}
+				if strings.Contains(strings.Join(p.env, "\n"), "PRIVATE KEY") {
+					t.Errorf("pid %d (%s) holds the SSH key", p.pid, p.cmdline)
 				}
 			}
 			sendSignal(t, s, syscall.SIGTERM)
