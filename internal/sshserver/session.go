@@ -9,8 +9,6 @@ import (
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/clipbridge/clipbridge/runner"
 )
 
 // signalNumbers maps RFC 4254 §6.10 signal names to local signals.
@@ -52,11 +50,11 @@ func (c *conn) session(nch ssh.NewChannel) {
 				continue
 			}
 			cmd = exec.Command("/bin/sh", "-c", p.Command)
-			// What a login would give, through the same allowlist as every clipbridge child:
-			// the agent's commands must never see the secrets of the process hosting us. A
-			// fixed PATH keeps commands independent of how the test was run.
-			cmd.Env = runner.ChildEnv(os.Environ(), runner.LocalAllowlist,
-				map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin", "SHELL": "/bin/sh"})
+			// Built from scratch, never inherited: the agent's commands must not see the
+			// secrets of the process hosting us. (runner.ChildEnv cannot be used here:
+			// sshconn's tests import this package, and runner imports sshconn.) A fixed PATH
+			// keeps commands independent of how the test was run.
+			cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + os.Getenv("HOME"), "SHELL=/bin/sh"}
 			cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			// Our own stdin copy, not exec's: Wait must not wait for a
