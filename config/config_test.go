@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +170,12 @@ func TestModes(t *testing.T) {
 		{[]string{"--queue-dir", "/q", "--runner", "exec", "--runner-exec", "docker exec -i c"}, ModeQueue, "exec", ""},
 		{[]string{"--queue-dir", "/q", "--runner", "ssh"}, "", "", "--runner ssh needs --ssh-host"},
 		{[]string{"--queue-dir", "/q", "--runner", "exec"}, "", "", "--runner exec needs --runner-exec"},
+		{[]string{"--queue-dir", "/q", "--runner", "exec", "--runner-exec", "kubectl exec -i p --", "--runner-exec-env", "AWS_PROFILE, GOOGLE_*"}, ModeQueue, "exec", ""},
+		{[]string{"--queue-dir", "/q", "--runner-exec-env", "AWS_PROFILE"}, "", "", "--runner-exec-env needs --runner exec"},
+		{[]string{"--queue-dir", "/q", "--runner", "exec", "--runner-exec", "x", "--runner-exec-env", "CLIPBRIDGE_RUN_TOKEN"}, "", "",
+			`"CLIPBRIDGE_RUN_TOKEN": clipbridge's own settings never pass to a child`},
+		{[]string{"--queue-dir", "/q", "--runner", "exec", "--runner-exec", "x", "--runner-exec-env", "A,,B"}, "", "", `"" is not a variable name`},
+		{[]string{"--queue-dir", "/q", "--runner", "exec", "--runner-exec", "x", "--runner-exec-env", "A=b"}, "", "", `"A=b" is not a variable name`},
 		{[]string{"--start-gateway"}, "", "", "--start-gateway needs --queue-dir"},
 		{[]string{"--", "true"}, "", "", "needs --ssh-host"},
 		{[]string{"--ssh-port", "0", "--ssh-host", "h"}, "", "", "--ssh-port/CLIPBRIDGE_SSH_PORT \"0\""},
@@ -187,6 +194,29 @@ func TestModes(t *testing.T) {
 		}
 		if c.Mode() != tc.mode || c.Queue.Runner != tc.runner {
 			t.Errorf("%q: mode %s runner %s", tc.args, c.Mode(), c.Queue.Runner)
+		}
+	}
+}
+
+func TestParsePassEnv(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{"", nil, false},
+		{" AWS_PROFILE , AWS_* ", []string{"AWS_PROFILE", "AWS_*"}, false},
+		{"lower_ok", []string{"lower_ok"}, false},
+		{"*", nil, true},
+		{"A**", nil, true},
+		{"A*B", nil, true},
+		{"1A", nil, true},
+		{"CLIPBRIDGE_*", nil, true},
+		{"CLIPBRIDGE_SSH_KEY", nil, true},
+	} {
+		got, err := parsePassEnv(tc.in)
+		if (err != nil) != tc.wantErr || !slices.Equal(got, tc.want) {
+			t.Errorf("parsePassEnv(%q) = %q, %v", tc.in, got, err)
 		}
 	}
 }

@@ -9,9 +9,12 @@ import (
 
 // Queue is the queue_v1 sandbox channel (host side).
 type Queue struct {
-	Dir           string // on the execution host
-	Runner        string // local, ssh or exec
-	RunnerExec    string // the exec prefix, e.g. "docker exec -i C"
+	Dir        string // on the execution host
+	Runner     string // local, ssh or exec
+	RunnerExec string // the exec prefix, e.g. "docker exec -i C"
+	// RunnerExecEnv names more variables the exec prefix process may inherit (see
+	// runner.ExecOptions.PassEnv); "NAME" or "PREFIX*".
+	RunnerExecEnv []string
 	StartGateway  bool
 	GatewayBinary string
 }
@@ -30,6 +33,12 @@ var queueSettings = []setting{
 	{flag: "runner-exec", env: "CLIPBRIDGE_RUNNER_EXEC",
 		usage: `command prefix reaching the execution host, e.g. "docker exec -i CONTAINER" or "kubectl exec -i POD --"`,
 		set:   func(c *Config, v string) error { c.Queue.RunnerExec = v; return nil }},
+	{flag: "runner-exec-env", env: "CLIPBRIDGE_RUNNER_EXEC_ENV",
+		usage: `comma-separated variables the --runner-exec client may also inherit (NAME or PREFIX*), e.g. "AWS_PROFILE,AWS_REGION" for a kubectl credential plugin`,
+		set: func(c *Config, v string) (err error) {
+			c.Queue.RunnerExecEnv, err = parsePassEnv(v)
+			return err
+		}},
 	{flag: "start-gateway", env: "CLIPBRIDGE_START_GATEWAY", boolean: true,
 		usage: "also copy clipbridge to the execution host and run its gateway there (the agent env then has a URL and key)",
 		set: func(c *Config, v string) (err error) {
@@ -97,6 +106,9 @@ func (c *Config) finishTransport() []error {
 		if c.Queue.RunnerExec != "" {
 			errs = append(errs, errors.New("--runner-exec needs --queue-dir/CLIPBRIDGE_QUEUE_DIR"))
 		}
+	}
+	if len(c.Queue.RunnerExecEnv) > 0 && (mode != ModeQueue || c.Queue.Runner != "exec") {
+		errs = append(errs, errors.New("--runner-exec-env needs --runner exec (the other runners' children inherit only the fixed minimum)"))
 	}
 	if len(c.Command) > 0 && mode != ModeSSH {
 		errs = append(errs, fmt.Errorf("a command after -- runs on the execution host over the SSH tunnel: it needs --ssh-host (and no --queue-dir); got %q", c.Command[0]))

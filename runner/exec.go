@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -20,6 +22,10 @@ type ExecOptions struct {
 	// bootstrap is then passed as the single word `sh -c '<bootstrap>'`. It is implied when the
 	// prefix's program is ssh.
 	StringCommand bool
+	// PassEnv names more variables the local prefix process may inherit, on top of
+	// ExecClientAllowlist, for clients that need them (a kubectl credential plugin's AWS_PROFILE,
+	// say); an entry ending in "*" is a prefix. CLIPBRIDGE_* variables never pass.
+	PassEnv []string
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives clipbridge_runner_execs_total; nil registers nothing.
@@ -30,12 +36,16 @@ type ExecOptions struct {
 // prefix is followed only by the constant bootstrap (`sh -c <bootstrap>`); env, cwd and script go
 // through stdin, so `ps` on either side shows no values.
 //
+// The prefix process itself inherits only its client settings (ExecClientAllowlist plus
+// ExecOptions.PassEnv), never the sidecar's secrets or the command's Env.
+//
 // A timeout kills the local prefix process (e.g. the docker client). Whether that also ends the
 // command inside the container depends on the tool; docker and kubectl end it once its stdin closes
 // for commands that read stdin, which the bootstrap does.
 type Exec struct {
 	prefix []string
 	str    bool
+	allow  []string // what the local prefix process inherits from us
 	execs  prometheus.Counter
 }
 
@@ -47,17 +57,21 @@ func NewExec(opts ExecOptions) (*Exec, error) {
 		return nil, fmt.Errorf("%w: empty exec prefix", ErrInvalidCommand)
 	}
 	str := opts.StringCommand || path.Base(opts.Prefix[0]) == "ssh"
-	return &Exec{prefix: append([]string(nil), opts.Prefix...), str: str, execs: execCounter(opts.Registerer, "exec")}, nil
+	return &Exec{prefix: append([]string(nil), opts.Prefix...), str: str,
+		allow: slices.Concat(ExecClientAllowlist, opts.PassEnv), execs: execCounter(opts.Registerer, "exec")}, nil
 }
 
 // Name implements Runner.
 func (*Exec) Name() string { return "exec" }
 
-func (e *Exec) argv() []string {
+// command is the local prefix process. It inherits only its client settings (e.allow): the
+// command on the execution host gets c.Env through the prelude on stdin, never from here.
+func (e *Exec) command() osCommand {
+	argv := append(append([]string(nil), e.prefix...), bootstrapArgv...)
 	if e.str {
-		return append(append([]string(nil), e.prefix...), remoteCommand)
+		argv = append(append([]string(nil), e.prefix...), remoteCommand)
 	}
-	return append(append([]string(nil), e.prefix...), bootstrapArgv...)
+	return osCommand{argv: argv, env: ChildEnv(os.Environ(), e.allow, nil)}
 }
 
 // Run implements Runner.
@@ -66,7 +80,9 @@ func (e *Exec) Run(ctx context.Context, c Command) (Result, error) {
 		return Result{}, err
 	}
 	e.execs.Inc()
-	return osCommand{argv: e.argv(), stdin: preludeReader(c, c.Stdin)}.run(ctx, c)
+	cmd := e.command()
+	cmd.stdin = preludeReader(c, c.Stdin)
+	return cmd.run(ctx, c)
 }
 
 // Start implements Runner.
@@ -75,5 +91,5 @@ func (e *Exec) Start(ctx context.Context, c Command) (Process, error) {
 		return nil, err
 	}
 	e.execs.Inc()
-	return osCommand{argv: e.argv()}.start(ctx, prelude(c))
+	return e.command().start(ctx, prelude(c))
 }

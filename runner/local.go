@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"log/slog"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,7 +17,7 @@ type LocalOptions struct {
 }
 
 // Local runs commands on this machine with os/exec. Env goes into the child's environment (never
-// argv); it is added to this process's own environment.
+// argv), on top of the few variables LocalAllowlist lets it inherit from this process.
 type Local struct {
 	execs prometheus.Counter
 }
@@ -36,7 +37,7 @@ func (l *Local) command(c Command) osCommand {
 	if c.Script != "" {
 		argv = []string{"sh", "-c", c.Script}
 	}
-	return osCommand{argv: argv, env: environ(c.Env), dir: c.Dir, stdin: c.Stdin}
+	return osCommand{argv: argv, env: ChildEnv(os.Environ(), LocalAllowlist, c.Env), dir: c.Dir, stdin: c.Stdin}
 }
 
 // Run implements Runner.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"syscall"
 	"time"
@@ -18,7 +17,7 @@ const waitDelay = 2 * time.Second
 // osCommand is one local process as both the local and exec runners start it.
 type osCommand struct {
 	argv  []string
-	env   []string // full environment; nil inherits ours
+	env   []string // the child's whole environment (see ChildEnv); ours is never inherited
 	dir   string
 	stdin io.Reader
 }
@@ -27,7 +26,8 @@ type osCommand struct {
 // too (a timed-out `sh -c 'sleep 100'` must not leave the sleep behind).
 func (o osCommand) newCmd(ctx context.Context) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, o.argv[0], o.argv[1:]...)
-	cmd.Env = o.env
+	// Non-nil even when empty: a nil Env would make exec hand the child our own environment.
+	cmd.Env = append([]string{}, o.env...)
 	cmd.Dir = o.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd) }
@@ -129,13 +129,4 @@ func (p *osProcess) Wait() (int, error) {
 		err = nil
 	}
 	return code, err
-}
-
-// environ returns our environment with extra appended; later entries win in exec.
-func environ(extra map[string]string) []string {
-	env := os.Environ()
-	for k, v := range extra {
-		env = append(env, k+"="+v)
-	}
-	return env
 }

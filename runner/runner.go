@@ -5,6 +5,10 @@
 // environment; the exec and SSH runners send a constant bootstrap command and deliver the
 // environment, working directory and script through stdin (see prelude.go), so neither the local
 // nor the remote process list ever shows a value.
+//
+// No child inherits the sidecar's environment: local processes get an allowlisted minimum
+// (ChildEnv, LocalAllowlist, ExecClientAllowlist) and no CLIPBRIDGE_* variable, and the SSH runner
+// sends no environment requests, so a remote command sees its login environment plus Env.
 package runner
 
 import (

@@ -166,3 +166,32 @@ func TestKnownHostsLine(t *testing.T) {
 		t.Fatalf("line = %q", line)
 	}
 }
+
+// The demo's commands are the agent's: they get a login-like minimum, never the sidecar's
+// secrets, which live in the environment of the process hosting this server.
+func TestExecEnvironmentIsMinimal(t *testing.T) {
+	t.Setenv("CLIPBRIDGE_RUN_TOKEN", "run-token-must-not-leak")
+	t.Setenv("CLIPBRIDGE_SSH_KEY", "ssh-key-must-not-leak")
+	t.Setenv("FOO", "bar-must-not-leak")
+	t.Setenv("SSH_AUTH_SOCK", "/nonexistent/agent.sock")
+	_, client := start(t, true)
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out, err := sess.Output("env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"CLIPBRIDGE_", "must-not-leak", "SSH_AUTH_SOCK"} {
+		if bytes.Contains(out, []byte(bad)) {
+			t.Errorf("command environment holds %q:\n%s", bad, out)
+		}
+	}
+	for _, want := range []string{"PATH=/usr/local/bin:/usr/bin:/bin\n", "SHELL=/bin/sh\n", "HOME="} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("command environment lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -50,7 +50,10 @@ func (c *conn) session(nch ssh.NewChannel) {
 				continue
 			}
 			cmd = exec.Command("/bin/sh", "-c", p.Command)
-			// A fixed PATH keeps commands independent of how the test was run.
+			// Built from scratch, never inherited: the agent's commands must not see the
+			// secrets of the process hosting us. (runner.ChildEnv cannot be used here:
+			// sshconn's tests import this package, and runner imports sshconn.) A fixed PATH
+			// keeps commands independent of how the test was run.
 			cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + os.Getenv("HOME"), "SHELL=/bin/sh"}
 			cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
