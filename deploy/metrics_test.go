@@ -96,6 +96,11 @@ func TestMetricNamesExist(t *testing.T) {
 	})
 }
 
+// scrapeSeries are the series Prometheus writes itself for every target it
+// scrapes; the binary never exports them, and they carry only the target's
+// labels (the ones here: job and instance).
+var scrapeSeries = map[string]bool{"up": true}
+
 // checkTestSeries checks the input series of alerts_test.yml: a unit test
 // of a series the binary never exports would prove nothing.
 func checkTestSeries(t *testing.T, live *exposition, pending func(string) bool) {
@@ -109,6 +114,14 @@ func checkTestSeries(t *testing.T, live *exposition, pending func(string) bool) 
 				continue
 			}
 			if pending(name) {
+				continue
+			}
+			if scrapeSeries[name] {
+				for l := range labels {
+					if l != "job" && l != "instance" {
+						t.Errorf("alerts_test.yml series %s: label %q, but Prometheus gives it only job and instance", name, l)
+					}
+				}
 				continue
 			}
 			byLabel, ok := live.samples[name]

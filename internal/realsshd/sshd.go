@@ -124,10 +124,7 @@ func (s *Server) Pid() int {
 func (s *Server) start() error {
 	cmd := exec.Command(Binary, "-D", "-e", "-f", s.configPath)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	// Its own process group, so no signal sshd sends to its group can reach
-	// the test binary; and SIGKILL if the test binary dies, so a crashed or
-	// timed-out test leaves no sshd behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = daemonAttr()
 	listening := make(chan struct{})
 	var once sync.Once
 	cmd.Stderr = &lineWriter{fn: func(line string) {
