@@ -149,10 +149,12 @@ func TestGatewayConfinedToQueueDir(t *testing.T) {
 	t.Run("responses is a symlink to an outside directory", func(t *testing.T) {
 		q, out := queueDir(t), t.TempDir()
 		g := startGateway(t, withDir(q, nil))
-		replaceWithLink(t, q, "responses", out)
-		// The sandbox answers into the outside directory; that must not count as an answer.
+		// Once the request is queued, the sandbox swaps responses/ for a link and answers into
+		// the outside directory; that must not count as an answer.
 		onNewRequests(t, q, func(name string) {
 			_ = os.WriteFile(filepath.Join(out, name), []byte(`{"status":200,"headers":{},"body":"`+secret+`"}`), 0o644)
+			_ = os.RemoveAll(filepath.Join(q, "responses"))
+			_ = os.Symlink(out, filepath.Join(q, "responses"))
 		})
 		status, body := boundedGet(t, g, 10*time.Second)
 		if status == http.StatusOK || strings.Contains(body, secret) {
