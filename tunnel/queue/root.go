@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -26,11 +27,50 @@ import (
 // directory, which the sandbox controls anyway.
 
 var (
-	// errSymlink: a queue directory entry we only ever use as a real directory is a link.
-	errSymlink = errors.New("is a symlink; refusing to follow it")
-	// errNotRegular: a file we read or write through is a link, FIFO, device or directory.
+	// errSymlink matches every linkError.
+	errSymlink = errors.New("queue directory is a symlink")
+	// errNotRegular: a file we read is a link, FIFO, device or directory.
 	errNotRegular = errors.New("is not a regular file")
 )
+
+// linkError is the queue directory, or one of its requests/, responses/ or logs/, found to be
+// a symlink. It names the path, for the log line that tells the operator what was planted.
+type linkError struct{ path string }
+
+func (e *linkError) Error() string {
+	return "queue directory " + e.path + " is a symlink; refusing to follow it"
+}
+func (e *linkError) Is(target error) bool { return target == errSymlink }
+
+// logRefusal logs a linkError once per path until clear is called: the worker retries every
+// few seconds, and one line per planted link is enough.
+type logRefusal struct {
+	mu     sync.Mutex
+	logged map[string]bool
+}
+
+func (l *logRefusal) note(log *slog.Logger, err error) {
+	var le *linkError
+	if !errors.As(err, &le) {
+		return
+	}
+	l.mu.Lock()
+	first := !l.logged[le.path]
+	if l.logged == nil {
+		l.logged = map[string]bool{}
+	}
+	l.logged[le.path] = true
+	l.mu.Unlock()
+	if first {
+		log.Warn("queue directory link refused", "path", le.path, "error", err)
+	}
+}
+
+func (l *logRefusal) clear() {
+	l.mu.Lock()
+	l.logged = nil
+	l.mu.Unlock()
+}
 
 // queueRoot is the queue directory opened as an os.Root, reopened after a reset (an open Root
 // keeps referring to the directory it opened, also once that is removed and recreated).
@@ -57,7 +97,7 @@ func (q *queueRoot) open() (*os.Root, error) {
 		return nil, err
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, fmt.Errorf("queue directory %s %w", q.dir, errSymlink)
+		return nil, &linkError{q.dir}
 	}
 	r, err := os.OpenRoot(q.dir)
 	if err != nil {
@@ -134,7 +174,7 @@ func (q *queueRoot) checkDirs(r *os.Root, names ...string) error {
 		case err != nil:
 			return fmt.Errorf("queue directory %s: %w", q.path(n), err)
 		case fi.Mode()&fs.ModeSymlink != 0:
-			return fmt.Errorf("queue directory %s %w", q.path(n), errSymlink)
+			return &linkError{q.path(n)}
 		case !fi.IsDir():
 			return fmt.Errorf("queue directory %s is not a directory", q.path(n))
 		}

@@ -26,9 +26,10 @@ const localPollFallback = 500 * time.Millisecond
 // localStore is a queue directory on this machine, watched with fsnotify. Every file operation
 // goes through q, confined to the queue directory (root.go).
 type localStore struct {
-	dir string
-	log *slog.Logger
-	q   queueRoot
+	dir     string
+	log     *slog.Logger
+	q       queueRoot
+	refusal logRefusal
 
 	mu      sync.Mutex
 	watcher *fsnotify.Watcher
@@ -44,19 +45,21 @@ func (s *localStore) requests() string { return filepath.Join(s.dir, "requests")
 // root returns the queue root with requests/ and responses/ checked: real directories, no links.
 func (s *localStore) root() (*os.Root, error) {
 	r, err := s.q.open()
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = s.q.checkDirs(r, "requests", "responses")
 	}
-	return r, s.q.checkDirs(r, "requests", "responses")
+	s.refusal.note(s.log, err)
+	return r, err
 }
 
 // Prepare implements store. It refuses a queue whose requests/, responses/ or logs/ is a link.
 func (s *localStore) Prepare(ctx context.Context) error {
 	r, err := s.q.open()
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.q.ensureDirs(r, "requests", "responses", "logs")
 	}
-	if err := s.q.ensureDirs(r, "requests", "responses", "logs"); err != nil {
+	if err != nil {
+		s.refusal.note(s.log, err)
 		return err
 	}
 	s.mu.Lock()
@@ -110,6 +113,7 @@ func (s *localStore) list() ([]string, error) {
 		err = s.q.checkDirs(r, "requests", "responses")
 	}
 	if err != nil {
+		s.refusal.note(s.log, err)
 		return nil, fmt.Errorf("list: %w", err)
 	}
 	d, err := r.Open("requests")
@@ -128,6 +132,7 @@ func (s *localStore) list() ([]string, error) {
 		}
 	}
 	slices.Sort(names)
+	s.refusal.clear()
 	return names, nil
 }
 
@@ -232,6 +237,7 @@ func (s *localStore) Write(ctx context.Context, name string, data []byte, guard,
 		err = s.q.ensureDirs(r, "requests", "responses")
 	}
 	if err != nil {
+		s.refusal.note(s.log, err)
 		return 0, fmt.Errorf("write bridge response %s: %w", name, err)
 	}
 	unlock, err := acquireLock(ctx, &s.q, r, resp+lockSuffix)
