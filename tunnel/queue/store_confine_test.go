@@ -103,13 +103,23 @@ func mustFIFO(t *testing.T, p string) {
 	}
 }
 
-// replaceWithLink swaps the queue subdirectory sub for a symlink to target.
+// replaceWithLink swaps the queue subdirectory sub for a symlink to target. A running worker
+// recreates a removed directory at once, so it retries until the link wins.
 func replaceWithLink(t *testing.T, q, sub, target string) {
 	t.Helper()
-	if err := os.RemoveAll(filepath.Join(q, sub)); err != nil {
-		t.Fatal(err)
+	p := filepath.Join(q, sub)
+	for i := 0; ; i++ {
+		if err := os.RemoveAll(p); err != nil {
+			t.Fatal(err)
+		}
+		err := os.Symlink(target, p)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, fs.ErrExist) || i == 100 {
+			t.Fatal(err)
+		}
 	}
-	mustSymlink(t, target, filepath.Join(q, sub))
 }
 
 // TestStoreConfinedToQueueDir plants what a hostile sandbox can plant in the queue directory
