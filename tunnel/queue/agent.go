@@ -218,10 +218,10 @@ func (a *agent) wait(ctx context.Context, d time.Duration, skip map[string]bool)
 	}
 }
 
-// fail answers a failed command: a refused link in the queue directory as `:7 <why>` (the
-// host logs it, so it names the path), anything else as `:<code> <generic>`.
+// fail answers a failed command: a symlinked queue directory as `:7 <why>` (the host logs
+// it, so it names the path), anything else as `:<code> <generic>`, as the shell does.
 func (a *agent) fail(err error, code int, generic string) {
-	if errors.Is(err, errSymlink) || errors.Is(err, errNotRegular) {
+	if errors.Is(err, errSymlink) {
 		fmt.Fprintf(a.out, ":7 %s\n", oneLine(err))
 		return
 	}
@@ -238,7 +238,7 @@ func oneLine(err error) string {
 func (a *agent) readFile(name string, n int64) {
 	b, err := a.st.readUpTo(name, n)
 	if err != nil {
-		fmt.Fprintf(a.out, ":2 missing\n")
+		a.fail(err, 2, "missing")
 		return
 	}
 	enc := base64.StdEncoding.EncodeToString(b)
