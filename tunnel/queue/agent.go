@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +30,7 @@ func RunAgent(ctx context.Context, getenv func(string) string, stdin io.Reader, 
 	defer st.Close()
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	if err := st.Prepare(ctx); err != nil {
-		fmt.Fprintf(out, ":9 cannot prepare queue directory %s\n", dir)
+		fmt.Fprintf(out, ":9 cannot prepare queue directory %s: %s\n", dir, oneLine(err))
 		return errors.Join(err, out.Flush())
 	}
 	// "bash" (wakeable waits) and "gnu head" (any payload size inline) are both true here.
@@ -149,7 +147,11 @@ func (a *agent) do(ctx context.Context, c agentCmd) {
 		for _, n := range c.f[2:] {
 			skip[n] = true
 		}
-		names := a.wait(ctx, time.Duration(ms)*time.Millisecond, skip)
+		names, err := a.wait(ctx, time.Duration(ms)*time.Millisecond, skip)
+		if err != nil {
+			a.fail(err, 8, "list failed")
+			return
+		}
 		for _, n := range names {
 			fmt.Fprintf(a.out, "N %s\n", n)
 		}
@@ -163,15 +165,21 @@ func (a *agent) do(ctx context.Context, c agentCmd) {
 		case errors.Is(err, errLockTimeout):
 			fmt.Fprintf(a.out, ":4 %s\n", errLockTimeout)
 		case err != nil:
-			fmt.Fprintf(a.out, ":5 write bridge response failed\n")
+			a.fail(err, 5, "write bridge response failed")
 		default:
 			fmt.Fprintf(a.out, ":0 %s\n", [...]string{wrote: "wrote", skippedGone: "gone", skippedExists: "exists"}[res])
 		}
 	case "D":
-		_ = a.st.Remove(ctx, name)
+		if err := a.st.Remove(ctx, name); err != nil {
+			a.fail(err, 5, "remove failed")
+			return
+		}
 		fmt.Fprintf(a.out, ":0\n")
 	case "S":
-		_ = a.st.Sweep(ctx)
+		if err := a.st.Sweep(ctx); err != nil {
+			a.fail(err, 5, "sweep failed")
+			return
+		}
 		fmt.Fprintf(a.out, ":0\n")
 	default:
 		fmt.Fprintf(a.out, ":9 unknown command\n")
@@ -180,17 +188,17 @@ func (a *agent) do(ctx context.Context, c agentCmd) {
 
 // wait is the store's Wait, also ended by any line from the host (a wake, or a command that is
 // then kept for the next turn).
-func (a *agent) wait(ctx context.Context, d time.Duration, skip map[string]bool) []string {
+func (a *agent) wait(ctx context.Context, d time.Duration, skip map[string]bool) ([]string, error) {
 	deadline := time.Now().Add(d)
 	for {
 		select {
 		case <-a.st.notify:
 		default:
 		}
-		names, _ := a.st.listRecover(ctx)
+		names, err := a.st.listRecover(ctx)
 		left := time.Until(deadline)
-		if hasUnskipped(names, skip) || left <= 0 {
-			return names
+		if err != nil || hasUnskipped(names, skip) || left <= 0 {
+			return names, err
 		}
 		t := time.NewTimer(min(left, localPollFallback))
 		select {
@@ -201,25 +209,36 @@ func (a *agent) wait(ctx context.Context, d time.Duration, skip map[string]bool)
 			if len(c.f) > 0 || c.err != nil {
 				a.pending = &c
 			}
-			names, _ = a.st.list()
-			return names
+			return a.st.list()
 		case <-ctx.Done():
 			t.Stop()
-			return names
+			return names, nil
 		}
 		t.Stop()
 	}
 }
 
-// readFile answers R like the shell: base64 of at most n bytes, or ":2 missing".
-func (a *agent) readFile(name string, n int64) {
-	b, err := a.st.Read(context.Background(), name, n, nil)
-	if errors.Is(err, errTooLarge) {
-		// The shell sends the first n bytes and lets the host judge; so do we.
-		b, err = readPrefix(filepath.Join(a.st.requests(), name), n)
+// fail answers a failed command: a symlinked queue directory as `:7 <why>` (the host logs
+// it, so it names the path), anything else as `:<code> <generic>`, as the shell does.
+func (a *agent) fail(err error, code int, generic string) {
+	if errors.Is(err, errSymlink) {
+		fmt.Fprintf(a.out, ":7 %s\n", oneLine(err))
+		return
 	}
+	fmt.Fprintf(a.out, ":%d %s\n", code, generic)
+}
+
+// oneLine keeps an error on one status line: a path may contain a newline.
+func oneLine(err error) string {
+	return strings.NewReplacer("\n", " ", "\r", " ").Replace(err.Error())
+}
+
+// readFile answers R like the shell: base64 of at most n bytes (the host judges the size), or
+// ":2 missing" for a file that is gone, or is not a regular file.
+func (a *agent) readFile(name string, n int64) {
+	b, err := a.st.readUpTo(name, n)
 	if err != nil {
-		fmt.Fprintf(a.out, ":2 missing\n")
+		a.fail(err, 2, "missing")
 		return
 	}
 	enc := base64.StdEncoding.EncodeToString(b)
@@ -231,13 +250,4 @@ func (a *agent) readFile(name string, n int64) {
 		a.out.WriteString(enc + "\n")
 	}
 	fmt.Fprintf(a.out, ":0\n")
-}
-
-func readPrefix(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, n))
 }

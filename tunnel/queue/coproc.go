@@ -105,10 +105,12 @@ func (s *remoteStore) launch(ctx context.Context, cmd runner.Command) (*coproc, 
 	}
 	c := &coproc{p: p, stdin: p.Stdin(), out: bufio.NewReaderSize(p.Stdout(), 64<<10), stderr: &tailBuffer{max: 2048}, done: make(chan struct{})}
 	go func() { _, _ = io.Copy(c.stderr, p.Stderr()) }()
-	go func() { _, _ = p.Wait(); close(c.done) }()
 	t := time.AfterFunc(s.opTimeout, c.kill)
-	defer t.Stop()
 	code, text, _, err := c.reply(0)
+	t.Stop()
+	// Wait only after the greeting: an exec'd process's Wait closes its stdout, and a co-process
+	// that refuses the queue (`:9 … is a symlink`) exits right after saying why.
+	go func() { _, _ = p.Wait(); close(c.done) }()
 	if err == nil && code != 0 {
 		err = errors.New(text)
 	}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -58,12 +57,11 @@ func RunGateway(ctx context.Context, getenv func(string) string, stdin io.Reader
 	ready := ReadyInfo{PID: os.Getpid(), Host: cfg.Host, Port: port,
 		BaseURL: "http://" + net.JoinHostPort(cfg.Host, strconv.Itoa(port)), StartedAt: formatTime(time.Now())}
 	readyJSON, _ := json.Marshal(ready) // plain fields: cannot fail
-	readyPath := filepath.Join(cfg.QueueDir, "ready.json")
-	if err := writeAtomic(readyPath, readyJSON); err != nil {
+	if err := g.publishReady(readyJSON); err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("write ready.json: %w", err)
 	}
-	defer removeIfOurs(readyPath, ready.PID)
+	defer g.removeReadyIfOurs(ready.PID)
 	_, _ = fmt.Fprintf(stdout, "%s\n", readyJSON)
 	log.Info("gateway listening", "base_url", ready.BaseURL, "queue_dir", cfg.QueueDir)
 
@@ -93,27 +91,31 @@ func RunGateway(ctx context.Context, getenv func(string) string, stdin io.Reader
 	return nil
 }
 
-// writeAtomic writes data to path via path.tmp and a rename, so readers never see a partial file.
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+// publishReady writes ready.json atomically inside the queue directory. ready.json.tmp has a
+// fixed name the sandbox can plant (say, a link to a file of the host running us); publish
+// removes such an entry instead of writing through it.
+func (g *gateway) publishReady(data []byte) error {
+	r, err := g.q.current()
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
+	return publish(r, "ready.json", data)
 }
 
-// removeIfOurs removes ready.json at exit unless a newer gateway has replaced it.
-func removeIfOurs(path string, pid int) {
-	b, err := os.ReadFile(path)
+// removeReadyIfOurs removes ready.json at exit unless a newer gateway has replaced it.
+func (g *gateway) removeReadyIfOurs(pid int) {
+	r, err := g.q.current()
 	if err != nil {
 		return
 	}
-	var r ReadyInfo
-	if json.Unmarshal(b, &r) == nil && r.PID == pid {
-		_ = os.Remove(path)
+	f, _, err := g.q.openRegular(r, "ready.json")
+	if err != nil {
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	_ = f.Close()
+	var ready ReadyInfo
+	if err == nil && json.Unmarshal(b, &ready) == nil && ready.PID == pid {
+		_ = r.Remove("ready.json")
 	}
 }

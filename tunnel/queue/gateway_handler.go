@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,21 +28,55 @@ type gateway struct {
 	token   string
 	ledger  *ledger
 	waiters *responseWaiters
+	// q confines every file operation to the queue directory, which the sandbox shares
+	// (root.go); with the local runner this gateway runs on the control plane.
+	q queueRoot
 }
 
 func newGateway(cfg GatewayConfig, log *slog.Logger) (*gateway, error) {
-	for _, d := range []string{"requests", "responses", "logs"} {
-		if err := os.MkdirAll(filepath.Join(cfg.QueueDir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("prepare queue directory: %w", err)
-		}
+	g := &gateway{cfg: cfg, log: log, token: cfg.Token, ledger: newLedger(cfg.MaxBodyBytes), q: queueRoot{dir: cfg.QueueDir}}
+	r, err := g.q.open()
+	if err == nil {
+		err = g.q.ensureDirs(r, "requests", "responses", "logs")
 	}
-	return &gateway{cfg: cfg, log: log, token: cfg.Token, ledger: newLedger(cfg.MaxBodyBytes),
-		waiters: newResponseWaiters(filepath.Join(cfg.QueueDir, "responses"), log)}, nil
+	if err != nil {
+		return nil, fmt.Errorf("prepare queue directory: %w", err)
+	}
+	g.waiters = newResponseWaiters(filepath.Join(cfg.QueueDir, "responses"), log)
+	return g, nil
 }
 
-func (g *gateway) close() { g.waiters.close() }
+func (g *gateway) close() {
+	g.waiters.close()
+	g.q.close()
+}
 
-func (g *gateway) requestsDir() string { return filepath.Join(g.cfg.QueueDir, "requests") }
+// publishRequest writes requests/<name> atomically, recreating requests/ and responses/ when
+// they were removed under us (responses are then found by the poll fallback).
+func (g *gateway) publishRequest(name string, data []byte) error {
+	r, err := g.q.current()
+	if err == nil {
+		err = g.q.ensureDirs(r, "requests", "responses")
+	}
+	if err == nil {
+		err = publish(r, "requests/"+name, data)
+	}
+	return err
+}
+
+// removeRequest withdraws requests/<name>; a missing file is fine.
+func (g *gateway) removeRequest(name string) {
+	r, err := g.q.current()
+	if err == nil {
+		err = g.q.checkDirs(r, "requests")
+	}
+	if err == nil {
+		err = r.Remove("requests/" + name)
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		g.log.Warn("gateway request removal failed", "request", name, "error", err)
+	}
+}
 
 // ServeHTTP checks in the order of our local listener (token, path, queue depth, content type,
 // size), queues the envelope, and replays the worker's answer.
@@ -117,18 +151,9 @@ func (g *gateway) exchange(w http.ResponseWriter, r *http.Request, env *Request)
 		return
 	}
 	name := env.ID + ".json"
-	reqPath := filepath.Join(g.requestsDir(), name)
 	wait := g.waiters.add(name)
 	defer g.waiters.remove(name)
-	err = writeAtomic(reqPath, data)
-	if errors.Is(err, os.ErrNotExist) {
-		// The queue directories were removed under us: recreate them (responses are then found
-		// by the poll fallback) and try once more.
-		_ = os.MkdirAll(g.requestsDir(), 0o755)
-		_ = os.MkdirAll(filepath.Join(g.cfg.QueueDir, "responses"), 0o755)
-		err = writeAtomic(reqPath, data)
-	}
-	if err != nil {
+	if err := g.publishRequest(name, data); err != nil {
 		g.log.Error("gateway request write failed", "error", err)
 		proxy.WriteError(w, http.StatusBadGateway, "Bridge could not queue the request.")
 		return
@@ -138,7 +163,7 @@ func (g *gateway) exchange(w http.ResponseWriter, r *http.Request, env *Request)
 	if err != nil {
 		if errors.Is(err, errResponseTimeout) {
 			// The worker skips answering a request that is gone, so nothing is left orphaned.
-			_ = os.Remove(reqPath)
+			g.removeRequest(name)
 		}
 		g.fail(w, r.Method, err.Error())
 		return
@@ -201,7 +226,20 @@ func (g *gateway) queueFull() bool {
 }
 
 func (g *gateway) countRequests(sweep bool) int {
-	entries, err := os.ReadDir(g.requestsDir())
+	// A symlinked requests/ counts as empty: the write that follows refuses it and logs why.
+	r, err := g.q.current()
+	if err == nil {
+		err = g.q.checkDirs(r, "requests")
+	}
+	if err != nil {
+		return 0
+	}
+	d, err := r.Open("requests")
+	if err != nil {
+		return 0
+	}
+	entries, err := d.ReadDir(-1)
+	_ = d.Close()
 	if err != nil {
 		return 0
 	}
@@ -213,7 +251,7 @@ func (g *gateway) countRequests(sweep bool) int {
 		}
 		if sweep {
 			if info, err := e.Info(); err == nil && info.ModTime().Before(stale) {
-				if os.Remove(filepath.Join(g.requestsDir(), e.Name())) == nil {
+				if r.Remove("requests/"+e.Name()) == nil {
 					g.log.Info("gateway swept stale request", "request", e.Name())
 					continue
 				}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -33,9 +34,8 @@ func (g *gateway) awaitResponse(r *http.Request, name string, wake <-chan struct
 	defer deadline.Stop()
 	poll := time.NewTicker(g.cfg.PollInterval)
 	defer poll.Stop()
-	path := filepath.Join(g.cfg.QueueDir, "responses", name)
 	for {
-		resp, err := g.readResponse(path)
+		resp, err := g.readResponse(name)
 		if !errors.Is(err, os.ErrNotExist) {
 			return resp, err
 		}
@@ -51,19 +51,40 @@ func (g *gateway) awaitResponse(r *http.Request, name string, wake <-chan struct
 	}
 }
 
-// readResponse reads and deletes a response file (the delete happens even when it is
-// malformed, as in E2), bounded by the envelope limit, and parses it.
-func (g *gateway) readResponse(path string) (*gatewayResponse, error) {
-	f, err := os.Open(path)
-	if err != nil {
+// Our own messages for answers that are no answer (Paperclip's gateway follows links and would
+// block on a FIFO, so it has no wording for these).
+const (
+	msgResponseNotRegular = "Bridge response is not a regular file."
+	msgResponsesRefused   = "Bridge could not read the response."
+)
+
+// readResponse reads and deletes responses/<name> (the delete happens even when it is
+// malformed, as in E2), bounded by the envelope limit, and parses it. Only a regular file is
+// an answer: a link could make us serve a file from outside the queue, and a FIFO would block;
+// either is removed and fails the request. A missing file (or responses/) is os.ErrNotExist.
+func (g *gateway) readResponse(name string) (*gatewayResponse, error) {
+	r, err := g.q.current()
+	if err == nil {
+		err = g.q.checkDirs(r, "responses")
+	}
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, os.ErrNotExist
 	}
-	defer os.Remove(path)
-	defer f.Close()
-	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		g.log.Warn("gateway response refused", "request", name, "error", err)
+		return nil, errors.New(msgResponsesRefused)
 	}
+	p := "responses/" + name
+	f, st, err := g.q.openRegular(r, p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, os.ErrNotExist
+	}
+	defer r.Remove(p)
+	if err != nil {
+		g.log.Warn("gateway response refused", "request", name, "error", err)
+		return nil, errors.New(msgResponseNotRegular)
+	}
+	defer f.Close()
 	limit := EnvelopeLimit(g.cfg.MaxBodyBytes)
 	if st.Size() > limit {
 		return nil, errors.New(msgResponseEnvelopeSize)

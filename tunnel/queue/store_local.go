@@ -25,10 +25,13 @@ import (
 // filesystems where inotify sees nothing (network and some container filesystems).
 const localPollFallback = 500 * time.Millisecond
 
-// localStore is a queue directory on this machine, watched with fsnotify.
+// localStore is a queue directory on this machine, watched with fsnotify. Every file operation
+// goes through q, confined to the queue directory (root.go).
 type localStore struct {
-	dir string
-	log *slog.Logger
+	dir     string
+	log     *slog.Logger
+	q       queueRoot
+	refusal logRefusal
 
 	mu      sync.Mutex
 	watcher *fsnotify.Watcher
@@ -36,18 +39,30 @@ type localStore struct {
 }
 
 func newLocalStore(dir string, log *slog.Logger) *localStore {
-	return &localStore{dir: dir, log: log, notify: make(chan struct{}, 1)}
+	return &localStore{dir: dir, log: log, q: queueRoot{dir: dir}, notify: make(chan struct{}, 1)}
 }
 
-func (s *localStore) requests() string  { return filepath.Join(s.dir, "requests") }
-func (s *localStore) responses() string { return filepath.Join(s.dir, "responses") }
+func (s *localStore) requests() string { return filepath.Join(s.dir, "requests") }
 
-// Prepare implements store.
+// root returns the queue root with requests/ and responses/ checked: real directories, no links.
+func (s *localStore) root() (*os.Root, error) {
+	r, err := s.q.open()
+	if err == nil {
+		err = s.q.checkDirs(r, "requests", "responses")
+	}
+	s.refusal.note(s.log, err)
+	return r, err
+}
+
+// Prepare implements store. It refuses a queue whose requests/, responses/ or logs/ is a link.
 func (s *localStore) Prepare(ctx context.Context) error {
-	for _, d := range []string{s.requests(), s.responses(), filepath.Join(s.dir, "logs")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("mkdir %s: %w", d, err)
-		}
+	r, err := s.q.open()
+	if err == nil {
+		err = s.q.ensureDirs(r, "requests", "responses", "logs")
+	}
+	if err != nil {
+		s.refusal.note(s.log, err)
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -92,8 +107,23 @@ func (s *localStore) forward(w *fsnotify.Watcher) {
 	}
 }
 
+// list names the regular `*.json` files in requests/ (links, FIFOs and directories are not
+// requests). It fails while requests/ or responses/ is a link: nothing could be answered.
 func (s *localStore) list() ([]string, error) {
-	entries, err := os.ReadDir(s.requests())
+	r, err := s.q.current()
+	if err == nil {
+		err = s.q.checkDirs(r, "requests", "responses")
+	}
+	if err != nil {
+		s.refusal.note(s.log, err)
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	d, err := r.Open("requests")
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", s.requests(), err)
+	}
+	entries, err := d.ReadDir(-1)
+	_ = d.Close()
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", s.requests(), err)
 	}
@@ -104,11 +134,12 @@ func (s *localStore) list() ([]string, error) {
 		}
 	}
 	slices.Sort(names)
+	s.refusal.clear()
 	return names, nil
 }
 
 // listRecover lists; when someone has removed the queue directories it recreates them (and
-// the watch) and lists again.
+// the watch and the root: the queue directory itself may be new) and lists again.
 func (s *localStore) listRecover(ctx context.Context) ([]string, error) {
 	names, err := s.list()
 	if errors.Is(err, fs.ErrNotExist) {
@@ -161,22 +192,15 @@ func hasUnskipped(names []string, skip map[string]bool) bool {
 	return false
 }
 
-// Read implements store. The file is opened without following symlinks, so a link planted in
-// requests/ cannot make the worker read some other file of the host.
+// Read implements store. Only a regular file inside the queue directory is read (see
+// openRegular), and its size decides before a byte is read: too large, or too much for the body
+// budget now.
 func (s *localStore) Read(_ context.Context, name string, limit int64, hold *budget.Hold) ([]byte, error) {
-	f, err := os.OpenFile(filepath.Join(s.requests(), name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errNotExist
-	}
+	f, st, err := s.openRequest(name)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read %s: not a regular file", name)
-	}
-	// The size decides before a byte is read: too large, or too much for the budget now.
 	size := st.Size()
 	if size > limit {
 		return nil, errTooLarge
@@ -198,36 +222,73 @@ func (s *localStore) Read(_ context.Context, name string, limit int64, hold *bud
 	return b[:n], nil
 }
 
-// Write implements store.
-func (s *localStore) Write(ctx context.Context, name string, data []byte, guard, remove bool) (writeResult, error) {
-	resp := filepath.Join(s.responses(), name)
-	if err := os.MkdirAll(s.responses(), 0o755); err != nil {
-		return 0, err
+// openRequest opens requests/<name> if it is a regular file: a link planted in requests/
+// cannot make us read some other file, nor a FIFO block us.
+func (s *localStore) openRequest(name string) (*os.File, fs.FileInfo, error) {
+	r, err := s.root()
+	var f *os.File
+	var st fs.FileInfo
+	if err == nil {
+		f, st, err = s.q.openRegular(r, "requests/"+name)
 	}
-	unlock, err := acquireLock(ctx, resp+lockSuffix)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, errNotExist
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return f, st, nil
+}
+
+// readUpTo returns at most n bytes of requests/<name> (the queue agent's R: the host judges
+// the size).
+func (s *localStore) readUpTo(name string, n int64) ([]byte, error) {
+	f, _, err := s.openRequest(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, n))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// Write implements store.
+//
+// The temp file keeps Paperclip's name, `<id>.json.tmp`, so either side's sweep knows it. It
+// is created O_EXCL under the response lock: no live writer can own an existing one, so that
+// is a dead writer's leftover or a plant (perhaps a link to a file outside the queue), and it
+// is removed, never written through.
+func (s *localStore) Write(ctx context.Context, name string, data []byte, guard, remove bool) (writeResult, error) {
+	resp := "responses/" + name
+	r, err := s.q.open()
+	if err == nil {
+		err = s.q.ensureDirs(r, "requests", "responses")
+	}
+	if err != nil {
+		s.refusal.note(s.log, err)
+		return 0, fmt.Errorf("write bridge response %s: %w", name, err)
+	}
+	unlock, err := acquireLock(ctx, &s.q, r, resp+lockSuffix)
 	if err != nil {
 		return 0, err
 	}
 	defer unlock()
 	if guard {
-		if _, err := os.Lstat(filepath.Join(s.requests(), name)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := r.Lstat("requests/" + name); errors.Is(err, fs.ErrNotExist) {
 			return skippedGone, nil
 		}
 	}
-	if _, err := os.Lstat(resp); err == nil {
+	if _, err := r.Lstat(resp); err == nil {
 		if remove {
 			return skippedExists, s.Remove(ctx, name)
 		}
 		return skippedExists, nil
 	}
-	tmp := resp + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		_ = os.Remove(tmp)
-		return 0, fmt.Errorf("write bridge response %s: %w", resp, err)
-	}
-	if err := os.Rename(tmp, resp); err != nil {
-		_ = os.Remove(tmp)
-		return 0, fmt.Errorf("write bridge response %s: %w", resp, err)
+	if err := publish(r, resp, data); err != nil {
+		return 0, fmt.Errorf("write bridge response %s: %w", s.q.path(resp), err)
 	}
 	if remove {
 		return wrote, s.Remove(ctx, name)
@@ -236,20 +297,25 @@ func (s *localStore) Write(ctx context.Context, name string, data []byte, guard,
 }
 
 // acquireLock takes Paperclip's mkdir mutex: the directory holds a pid file, and a lock whose pid
-// is dead is broken, so a crashed writer never wedges the id.
-func acquireLock(ctx context.Context, lock string) (func(), error) {
+// is dead is broken, so a crashed writer never wedges the id. Only a real directory is a lock:
+// a link or file in its place was planted and is removed (the link, never its target).
+func acquireLock(ctx context.Context, q *queueRoot, r *os.Root, lock string) (func(), error) {
 	for attempt := 0; ; attempt++ {
-		err := os.Mkdir(lock, 0o755)
+		err := r.Mkdir(lock, 0o755)
 		if err == nil {
 			// A write failure leaves an empty pid file; other writers then wait the lock out.
-			_ = os.WriteFile(filepath.Join(lock, "pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
-			return func() { _ = os.RemoveAll(lock) }, nil
+			_ = writeExclusive(r, lock+"/pid", []byte(strconv.Itoa(os.Getpid())+"\n"))
+			return func() { _ = r.RemoveAll(lock) }, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("lock %s: %w", lock, err)
+			return nil, fmt.Errorf("lock %s: %w", q.path(lock), err)
 		}
-		if lockHolderDead(lock) {
-			_ = os.RemoveAll(lock)
+		if fi, err := r.Lstat(lock); err == nil && !fi.IsDir() {
+			_ = r.Remove(lock)
+			continue
+		}
+		if lockHolderDead(q, r, lock) {
+			_ = r.RemoveAll(lock)
 			continue
 		}
 		if attempt >= lockAttempts {
@@ -265,9 +331,15 @@ func acquireLock(ctx context.Context, lock string) (func(), error) {
 	}
 }
 
-// lockHolderDead reports a lock whose pid file names a process that no longer exists.
-func lockHolderDead(lock string) bool {
-	b, err := os.ReadFile(filepath.Join(lock, "pid"))
+// lockHolderDead reports a lock whose pid file names a process that no longer exists. A pid
+// file that is not a plain small file says nothing.
+func lockHolderDead(q *queueRoot, r *os.Root, lock string) bool {
+	f, _, err := q.openRegular(r, lock+"/pid")
+	if err != nil {
+		return false
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 32))
+	_ = f.Close()
 	if err != nil {
 		return false
 	}
@@ -280,7 +352,13 @@ func lockHolderDead(lock string) bool {
 
 // Remove implements store.
 func (s *localStore) Remove(_ context.Context, name string) error {
-	err := os.Remove(filepath.Join(s.requests(), name))
+	r, err := s.q.open()
+	if err == nil {
+		err = s.q.checkDirs(r, "requests")
+	}
+	if err == nil {
+		err = r.Remove("requests/" + name)
+	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
@@ -289,20 +367,34 @@ func (s *localStore) Remove(_ context.Context, name string) error {
 
 // Sweep implements store.
 func (s *localStore) Sweep(_ context.Context) error {
-	entries, err := os.ReadDir(s.responses())
+	r, err := s.q.open()
+	if err == nil {
+		err = s.q.checkDirs(r, "responses")
+	}
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	d, err := r.Open("responses")
+	if err != nil {
+		return err
+	}
+	entries, err := d.ReadDir(-1)
+	_ = d.Close()
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
 		n := e.Name()
-		p := filepath.Join(s.responses(), n)
+		p := "responses/" + n
 		switch {
-		case strings.HasSuffix(n, lockSuffix) && lockHolderDead(p):
-			_ = os.RemoveAll(p)
+		case strings.HasSuffix(n, lockSuffix) && !e.IsDir():
+			_ = r.Remove(p) // a planted link or file is never a writer's lock
+		case strings.HasSuffix(n, lockSuffix) && lockHolderDead(&s.q, r, p):
+			_ = r.RemoveAll(p)
 		case strings.HasSuffix(n, ".json.tmp"):
 			lock := strings.TrimSuffix(p, ".tmp") + lockSuffix
-			if _, err := os.Stat(lock); errors.Is(err, fs.ErrNotExist) || lockHolderDead(lock) {
-				_ = os.Remove(p)
+			if fi, err := r.Lstat(lock); err != nil || !fi.IsDir() || lockHolderDead(&s.q, r, lock) {
+				_ = r.Remove(p)
 			}
 		}
 	}
@@ -312,11 +404,20 @@ func (s *localStore) Sweep(_ context.Context) error {
 // ClockOffset implements store: one machine, one clock.
 func (s *localStore) ClockOffset() time.Duration { return 0 }
 
-// Reset implements store: it drops the watch, so the next Prepare sets up a fresh one.
-func (s *localStore) Reset() { _ = s.Close() }
+// Reset implements store: it drops the watch and the root, so the next Prepare sets up fresh
+// ones.
+func (s *localStore) Reset() {
+	s.q.reset()
+	_ = s.closeWatch()
+}
 
 // Close implements store.
 func (s *localStore) Close() error {
+	s.q.close()
+	return s.closeWatch()
+}
+
+func (s *localStore) closeWatch() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.watcher != nil {

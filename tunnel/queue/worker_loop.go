@@ -171,6 +171,10 @@ func (w *Worker) sweep(ctx context.Context) {
 func (w *Worker) watchdog(ctx context.Context) {
 	t := time.NewTicker(w.o.WatchdogTimeout / 4)
 	defer t.Stop()
+	// The restart time is kept apart from lastOK: a restart is no successful listing, and
+	// Healthy must stay false while the queue cannot be listed (a symlinked requests/ does
+	// not go away by restarting).
+	var restarted time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -178,9 +182,9 @@ func (w *Worker) watchdog(ctx context.Context) {
 		case <-t.C:
 		}
 		since := time.Since(time.Unix(0, w.lastOK.Load()))
-		if since > w.o.WatchdogTimeout {
+		if since > w.o.WatchdogTimeout && time.Since(restarted) > w.o.WatchdogTimeout {
 			w.log.Error("queue watchdog: no successful poll; restarting", "since", since.Round(time.Millisecond).String())
-			w.lastOK.Store(time.Now().UnixNano())
+			restarted = time.Now()
 			w.st.Reset()
 		}
 	}
