@@ -35,7 +35,7 @@ func TestIdleConnectionClosedByUpstream(t *testing.T) {
 	if got := post(); got != 200 {
 		t.Fatalf("first POST %d", got)
 	}
-	time.Sleep(livenessAfter + 200*time.Millisecond) // upstream closes the idle conn meanwhile
+	time.Sleep(700 * time.Millisecond) // upstream closes the idle conn meanwhile
 	if got := post(); got != 200 {
 		t.Fatalf("POST after upstream closed the idle connection: %d", got)
 	}
