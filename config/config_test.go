@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/runner"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -187,6 +190,20 @@ func TestModes(t *testing.T) {
 		}
 		if c.Mode() != tc.mode || c.Queue.Runner != tc.runner {
 			t.Errorf("%q: mode %s runner %s", tc.args, c.Mode(), c.Queue.Runner)
+		}
+	}
+}
+
+// runner.SecretEnv, the variables no command the sidecar starts may inherit, must name every
+// secret setting.
+func TestSecretSettingsAreNotInherited(t *testing.T) {
+	settings, err := settingsFor("serve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		if s.secret && !slices.Contains(runner.SecretEnv, s.env) {
+			t.Errorf("secret setting %s is missing from runner.SecretEnv", s.env)
 		}
 	}
 }

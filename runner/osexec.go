@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -18,7 +20,7 @@ const waitDelay = 2 * time.Second
 // osCommand is one local process as both the local and exec runners start it.
 type osCommand struct {
 	argv  []string
-	env   []string // full environment; nil inherits ours
+	env   []string // full environment; nil inherits ours, less SecretEnv
 	dir   string
 	stdin io.Reader
 }
@@ -28,6 +30,9 @@ type osCommand struct {
 func (o osCommand) newCmd(ctx context.Context) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, o.argv[0], o.argv[1:]...)
 	cmd.Env = o.env
+	if cmd.Env == nil {
+		cmd.Env = inheritedEnv()
+	}
 	cmd.Dir = o.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return killGroup(cmd) }
@@ -131,9 +136,27 @@ func (p *osProcess) Wait() (int, error) {
 	return code, err
 }
 
-// environ returns our environment with extra appended; later entries win in exec.
-func environ(extra map[string]string) []string {
+// SecretEnv names the variables that carry the sidecar's own secrets (config's secret settings).
+// The commands a runner starts never inherit them: a local "sandbox" gateway, or the docker
+// client of an exec prefix, has no business holding the run token.
+var SecretEnv = []string{"CLIPBRIDGE_RUN_TOKEN", "CLIPBRIDGE_BRIDGE_TOKEN", "CLIPBRIDGE_SSH_KEY", "CLIPBRIDGE_SSH_KEY_PASSPHRASE"}
+
+// inheritedEnv is our environment as the commands we start get it.
+func inheritedEnv() []string {
 	env := os.Environ()
+	kept := env[:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(SecretEnv, name) {
+			kept = append(kept, kv)
+		}
+	}
+	return kept
+}
+
+// environ returns the inherited environment with extra appended; later entries win in exec.
+func environ(extra map[string]string) []string {
+	env := inheritedEnv()
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}

@@ -200,6 +200,34 @@ func TestSecretsNotInArgv(t *testing.T) {
 	}
 }
 
+// The sidecar's own secrets reach it through its environment (CLIPBRIDGE_RUN_TOKEN and the
+// like); a command it runs, which may be the sandbox's gateway or a docker client, must not
+// inherit them.
+func TestSidecarSecretsNotInherited(t *testing.T) {
+	for _, name := range SecretEnv {
+		t.Setenv(name, "inherited-"+name)
+	}
+	t.Setenv("CLIPBRIDGE_LOG_FORMAT", "json") // not a secret: still inherited
+	for name, r := range testRunners(t) {
+		if name == "ssh" {
+			continue // a remote shell never had our environment
+		}
+		t.Run(name, func(t *testing.T) {
+			res, err := r.Run(t.Context(), Command{Args: []string{"env"}})
+			if err != nil || res.ExitCode != 0 {
+				t.Fatalf("env: %v %+v", err, res)
+			}
+			out := string(res.Stdout)
+			if strings.Contains(out, "inherited-") {
+				t.Fatalf("a secret was inherited:\n%s", out)
+			}
+			if !strings.Contains(out, "CLIPBRIDGE_LOG_FORMAT=json") {
+				t.Fatalf("other variables must still be inherited:\n%s", out)
+			}
+		})
+	}
+}
+
 // findInCmdlines returns the /proc entry whose cmdline contains s, or "".
 func findInCmdlines(t *testing.T, s string) string {
 	t.Helper()
