@@ -3,67 +3,13 @@
 // runner, and by an exec prefix), an SSH host (a real OpenSSH sshd on loopback) and a local
 // target.
 
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 
 import { startPaperclipBridge } from "../src/index.js";
-import type { BridgeInput } from "../src/types.js";
-import { localSandboxRunner, realSshd, removeAll, startUpstream, tempDir } from "./helpers.js";
+import { removeAll, startUpstream, tempDir } from "./helpers.js";
+import { targetCases } from "./targets.js";
 
-const sshd = await realSshd();
-
-/** A case builds the launcher input for one target kind, given a fresh directory. */
-interface Case {
-  name: string;
-  skip?: boolean;
-  input(rootDir: string): Promise<Omit<BridgeInput, "runId" | "hostApiToken" | "hostApiUrl" | "adapterKey">>;
-}
-
-async function sandbox(rootDir: string) {
-  const remoteCwd = path.join(rootDir, "workspace");
-  const runtimeRootDir = path.join(remoteCwd, ".paperclip-runtime", "codex");
-  await mkdir(runtimeRootDir, { recursive: true });
-  return {
-    runtimeRootDir,
-    target: {
-      kind: "remote" as const,
-      transport: "sandbox" as const,
-      providerKey: "e2b",
-      environmentId: "env-1",
-      leaseId: "lease-1",
-      remoteCwd,
-      runner: localSandboxRunner(),
-      timeoutMs: 30_000,
-    },
-  };
-}
-
-const cases: Case[] = [
-  {
-    name: "a sandbox target with a local runner",
-    input: async (rootDir) => ({ ...(await sandbox(rootDir)), clipbridge: { runner: "local" } }),
-  },
-  {
-    name: "a sandbox target reached through an exec prefix",
-    // `env` runs the prefixed command here, as `docker exec -i C` would in a container.
-    input: async (rootDir) => ({ ...(await sandbox(rootDir)), clipbridge: { runner: { exec: "env" } } }),
-  },
-  {
-    name: "an SSH target (real sshd)",
-    skip: sshd === null,
-    input: async () => ({
-      runtimeRootDir: null,
-      target: { kind: "remote", transport: "ssh", remoteCwd: "/tmp", spec: { ...sshd!, remoteCwd: "/tmp", remoteWorkspacePath: "/tmp" } },
-    }),
-  },
-  {
-    name: "a local target",
-    input: async () => ({ runtimeRootDir: null, target: { kind: "local" } }),
-  },
-];
-
-describe.each(cases)("clipbridge bridge for $name", (c) => {
+describe.each(targetCases)("clipbridge bridge for $name", (c) => {
   const cleanupDirs: string[] = [];
   afterEach(() => removeAll(cleanupDirs));
 
