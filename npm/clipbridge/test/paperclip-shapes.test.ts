@@ -5,7 +5,8 @@
 
 import { describe, expect, it } from "vitest";
 
-import type { BridgeHandle, BridgeInput, Target } from "../src/index.js";
+import { startPaperclipBridge } from "../src/index.js";
+import type { BridgeHandle, BridgeInput, SandboxRunner, Target } from "../src/index.js";
 
 interface PaperclipSshSpec {
   host: string;
@@ -53,6 +54,21 @@ interface PaperclipBridgeHandle {
   env: Record<string, string>;
   runLogTail?: ((...args: unknown[]) => unknown) | null;
   stop(): Promise<void>;
+}
+
+type PaperclipSandboxTarget = Extract<PaperclipTarget, { transport: "sandbox" }>;
+declare function adapterExecutionTargetUsesPaperclipBridge(target: PaperclipTarget | null | undefined): boolean;
+declare function clipbridgeRunnerFor(target: PaperclipSandboxTarget): SandboxRunner | undefined;
+declare function startPaperclipQueueBridge(input: PaperclipBridgeInput): Promise<PaperclipBridgeHandle | null>;
+
+/** seam is the README's "Use it from Paperclip" change, kept here so tsc checks it. */
+export async function seam(input: PaperclipBridgeInput): Promise<PaperclipBridgeHandle | null> {
+  if (!adapterExecutionTargetUsesPaperclipBridge(input.target)) return null;
+  if (!input.target || input.target.kind !== "remote") return null;
+  const runner = input.target.transport === "sandbox" ? clipbridgeRunnerFor(input.target) : undefined;
+  if (input.target.transport === "sandbox" && !runner) return startPaperclipQueueBridge(input);
+  const bridge = await startPaperclipBridge({ ...input, clipbridge: { runner } });
+  return { ...bridge, stop: () => bridge.stop().catch((err) => input.onLog?.("stderr", `[clipbridge] ${err.message}\n`)) };
 }
 
 describe("Paperclip's shapes", () => {
