@@ -19,12 +19,14 @@ describe.each(targetCases)("clipbridge bridge for $name", (c) => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ ok: true }));
     });
+    const logs: string[] = [];
     const bridge = await startPaperclipBridge({
       ...(await c.input(rootDir)),
       runId: "run-bridge",
       adapterKey: "codex",
       hostApiToken: "real-run-jwt",
       hostApiUrl: api.url,
+      onLog: async (stream, chunk) => void logs.push(`${stream}: ${chunk}`),
     });
     try {
       expect(bridge).not.toBeNull();
@@ -43,6 +45,13 @@ describe.each(targetCases)("clipbridge bridge for $name", (c) => {
       await bridge.stop();
       await api.close();
     }
+    // onLog got the launcher's lines and the sidecar's own log records, and never a credential.
+    const all = logs.join("");
+    expect(all).toMatch(/^stdout: \[clipbridge\] Starting clipbridge \d+\.\d+\.\d+ /);
+    expect(all).toMatch(/stderr: \{.*"msg":"serving"/);
+    expect(all).toMatch(/stderr: \{.*"msg":"drained"/);
+    expect(all).not.toContain("real-run-jwt");
+    expect(all).not.toContain(bridge.env.PAPERCLIP_API_KEY);
   });
 
   it.skipIf(c.skip)("fails oversized host responses with a 502 before returning them to the agent", async () => {
