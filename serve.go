@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/clipbridge/clipbridge/config"
+	"github.com/clipbridge/clipbridge/internal/harden"
 	"github.com/clipbridge/clipbridge/metrics"
 	"github.com/clipbridge/clipbridge/proxy"
 	"github.com/clipbridge/clipbridge/proxy/budget"
@@ -27,6 +28,9 @@ func (e exitStatus) Error() string { return fmt.Sprintf("command exited with sta
 // runServe runs the sidecar until ctx ends (a signal), then drains.
 func runServe(ctx context.Context, cfg *config.Config, getenv func(string) string, stdout, stderr io.Writer) int {
 	log, closeLog := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	if err := harden.NoDump(); err != nil {
+		log.Warn("could not mark the process undumpable; same-user processes can read its environment", "error", err)
+	}
 	err := serve(ctx, cfg, getenv, log, stdout, stderr, nil)
 	closeLog()
 	var status exitStatus

@@ -220,3 +220,17 @@ func TestParsePassEnv(t *testing.T) {
 		}
 	}
 }
+
+// Every secret setting arrives in a CLIPBRIDGE_* variable: runner.ChildEnv drops that whole
+// prefix from what a child inherits, so a secret named otherwise would leak to children.
+func TestSecretSettingsAreNotInherited(t *testing.T) {
+	settings, err := settingsFor("serve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		if s.secret && !strings.HasPrefix(s.env, "CLIPBRIDGE_") {
+			t.Errorf("secret setting %s is not a CLIPBRIDGE_* variable", s.env)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -26,7 +27,9 @@ func TestTokenFileRefusesInvalidRotation(t *testing.T) {
 		write("good-1\n")
 		var logs bytes.Buffer
 		tf := NewTokenFile(path, NewSecret("good-1"), time.Second, slog.New(slog.NewTextHandler(&logs, nil)))
-		go func() { _ = tf.Run(t.Context()) }()
+		ctx, stop := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { _ = tf.Run(ctx); close(done) }()
 		for _, bad := range []string{"evil\nX-Injected: 1\n", "two words", "nul\x00", "caf\xc3\xa9"} {
 			write(bad)
 			time.Sleep(1500 * time.Millisecond)
@@ -39,6 +42,8 @@ func TestTokenFileRefusesInvalidRotation(t *testing.T) {
 		if got := tf.Token(); got != "good-2" {
 			t.Fatalf("token %q, want good-2", got)
 		}
+		stop()
+		<-done // the log buffer is the watcher's until it has returned
 		out := logs.String()
 		if !strings.Contains(out, "run token file holds an invalid token") {
 			t.Fatalf("no warning:\n%s", out)

@@ -1,14 +1,17 @@
 package reliability
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,5 +241,60 @@ func TestQueueEnvelopesStayWithinTheBodyBudget(t *testing.T) {
 	}
 	if n := up.arr.total(); n != 0 {
 		t.Fatalf("upstream got %d requests from unauthenticated envelopes", n)
+	}
+}
+
+// TestSidecarEnvironmentUnreadable: the sidecar holds the run token in
+// its environment, as launchers pass it. A process of the same user (a
+// command the local runner started in a "sandbox" on this machine) must
+// not be able to read /proc/<pid>/environ and take it. Run as root, the
+// test starts the sidecar and the reader both as the unprivileged user
+// nobody.
+func TestSidecarEnvironmentUnreadable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CLIPBRIDGE_REQUIRE_TOOLS") == "1" {
+			t.Fatal("this test must run as root (to start processes as another user)")
+		}
+		t.Skip("needs root to start the sidecar and a reader as another user")
+	}
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "clipbridge-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "clipbridge")
+	data, err := os.ReadFile(binPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	token := newRunToken()
+	up := startUpstream(t, token, 0)
+	cmd := exec.Command(bin, "serve", "--log-format", "json")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CLIPBRIDGE_UPSTREAM=http://" + up.addr,
+		"CLIPBRIDGE_RUN_TOKEN=" + token, "CLIPBRIDGE_RUN_ID=run-nodump"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		t.Fatalf("no ready line: %v", err)
+	}
+	read := exec.Command("cat", fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid))
+	read.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := read.CombinedOutput()
+	if err == nil || strings.Contains(string(out), token) {
+		t.Fatalf("a process of the sidecar's user read its environment (err %v): %.200q", err, out)
 	}
 }

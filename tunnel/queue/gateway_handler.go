@@ -182,9 +182,15 @@ func (g *gateway) fail(w http.ResponseWriter, method, msg string) {
 		[]byte(jsonBody(errorBody{Error: msg, Outcome: "indeterminate", Retryable: &no})))
 }
 
+// replayFloor is the smallest body a response envelope may carry. The worker's own answers are
+// short JSON that names the cap, so under a tiny cap (Paperclip's tests use 32 bytes) they are
+// longer than the cap itself. The envelope file was already read within EnvelopeLimit, which
+// includes this much headroom, so decoding a body up to the floor allocates nothing more.
+const replayFloor = 64 << 10
+
 // replay writes a response envelope as the HTTP answer (reference §5.1 step 7 and §5.2).
 func (g *gateway) replay(w http.ResponseWriter, method string, resp *gatewayResponse) {
-	body, err := DecodeBody(resp.Body, resp.bodyIsString, resp.BodyEncoding, g.cfg.MaxBodyBytes)
+	body, err := DecodeBody(resp.Body, resp.bodyIsString, resp.BodyEncoding, max(g.cfg.MaxBodyBytes, replayFloor))
 	if err != nil {
 		g.fail(w, method, err.Error())
 		return

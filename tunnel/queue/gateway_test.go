@@ -87,6 +87,32 @@ func TestGatewayRejects(t *testing.T) {
 	}
 }
 
+// The worker's own answers are short JSON that can be longer than a tiny body cap, since they
+// name the cap: with PAPERCLIP_BRIDGE_MAX_BODY_BYTES=32, Paperclip's own execution-target test
+// expects the over-cap 502 verbatim, and a mutation must still get its indeterminate 409.
+func TestGatewayReplaysWorkerAnswersOverATinyCap(t *testing.T) {
+	g := startGateway(t, map[string]string{EnvMaxBodyBytes: "32"})
+	msg := "Bridge response body exceeded the configured size limit of 32 bytes."
+	startFixtureHost(t, g.dir, func(env map[string]any) []byte {
+		id, _ := env["id"].(string)
+		r := errorResponse(id, 502, msg)
+		if env["method"] != "GET" {
+			r = indeterminateResponse(id, msg)
+		}
+		b, _ := json.Marshal(r)
+		return append(b, '\n')
+	})
+	resp, body := g.do(t, "GET", "/api/agents/me", nil, "")
+	if resp.StatusCode != 502 || body != `{"error":"`+msg+`"}` {
+		t.Fatalf("GET: %d %s", resp.StatusCode, body)
+	}
+	resp, body = g.do(t, "POST", "/api/issues/i/checkout", nil, "")
+	if resp.StatusCode != 409 || resp.Header.Get(outcomeHeader) != "indeterminate" ||
+		body != `{"error":"`+msg+`","outcome":"indeterminate","retryable":false}` {
+		t.Fatalf("POST: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+}
+
 // §9.3 #7 and E2's stale sweep: a full queue is refused after orphans are swept.
 func TestGatewayQueueDepth(t *testing.T) {
 	g := startGateway(t, map[string]string{EnvMaxQueueDepth: "1", EnvResponseTimeout: "300"})

@@ -1,0 +1,19 @@
+// Package clipbridge launches the clipbridge sidecar for a Paperclip agent run: a drop-in for
+// Paperclip's startAdapterExecutionTargetPaperclipBridge.
+
+export { startPaperclipBridge } from "./launch.js";
+export { ClipbridgeError, type ErrorCode } from "./errors.js";
+export { PLATFORMS, packageName, type Platform } from "./platform.js";
+export { packageVersion } from "./version.js";
+export type {
+  BridgeHandle,
+  BridgeInput,
+  LaunchOptions,
+  LocalTarget,
+  LogSink,
+  SandboxRunner,
+  SandboxTarget,
+  SshSpec,
+  SshTarget,
+  Target,
+} from "./types.js";

@@ -1,0 +1,70 @@
+// The target kinds every behaviour test runs against: what Paperclip would pass for a sandbox
+// (here reached by clipbridge's local runner, and by an exec prefix), an SSH host (the real
+// sshd the Go test starts) and a local run.
+
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+
+import type { BridgeInput } from "../src/types.js";
+import { localSandboxRunner, realSshd } from "./helpers.js";
+
+const sshd = await realSshd();
+
+/** TargetCase builds the target part of the launcher input, given a fresh directory. */
+export interface TargetCase {
+  name: string;
+  /** Whether clipbridge starts a gateway process for it (in rootDir). */
+  gateway: boolean;
+  skip: boolean;
+  input(rootDir: string): Promise<Pick<BridgeInput, "target" | "runtimeRootDir" | "clipbridge">>;
+}
+
+async function sandbox(rootDir: string) {
+  const remoteCwd = path.join(rootDir, "workspace");
+  const runtimeRootDir = path.join(remoteCwd, ".paperclip-runtime", "codex");
+  await mkdir(runtimeRootDir, { recursive: true });
+  return {
+    runtimeRootDir,
+    target: {
+      kind: "remote" as const,
+      transport: "sandbox" as const,
+      providerKey: "e2b",
+      environmentId: "env-1",
+      leaseId: "lease-1",
+      remoteCwd,
+      runner: localSandboxRunner(),
+      timeoutMs: 30_000,
+    },
+  };
+}
+
+export const targetCases: TargetCase[] = [
+  {
+    name: "a sandbox target with a local runner",
+    gateway: true,
+    skip: false,
+    input: async (rootDir) => ({ ...(await sandbox(rootDir)), clipbridge: { runner: "local" } }),
+  },
+  {
+    name: "a sandbox target reached through an exec prefix",
+    gateway: true,
+    skip: false,
+    // `env` runs the prefixed command here, as `docker exec -i C` would in a container.
+    input: async (rootDir) => ({ ...(await sandbox(rootDir)), clipbridge: { runner: { exec: "env" } } }),
+  },
+  {
+    name: "an SSH target (real sshd)",
+    gateway: false,
+    skip: sshd === null,
+    input: async () => ({
+      runtimeRootDir: null,
+      target: { kind: "remote", transport: "ssh", remoteCwd: "/tmp", spec: { ...sshd!, remoteCwd: "/tmp", remoteWorkspacePath: "/tmp" } },
+    }),
+  },
+  {
+    name: "a local target",
+    gateway: false,
+    skip: false,
+    input: async () => ({ runtimeRootDir: null, target: { kind: "local" } }),
+  },
+];
