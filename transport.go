@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/config"
-	"github.com/clipbridge/clipbridge/h1"
+	"github.com/clipbridge/clipbridge/proxy"
 )
 
 // transport brings the execution host's requests to the callback handler:
@@ -28,7 +28,7 @@ type transport interface {
 
 // localTransport serves the callback API on a local listener.
 type localTransport struct {
-	srv   *h1.Server
+	srv   *http.Server
 	ln    net.Listener
 	e     agentEnv
 	done  chan error
@@ -36,7 +36,7 @@ type localTransport struct {
 	log   *slog.Logger
 }
 
-func startLocal(ctx context.Context, cfg *config.Config, h http.Handler, log *slog.Logger) (*localTransport, error) {
+func startLocal(ctx context.Context, cfg *config.Config, h *proxy.Handler, log *slog.Logger) (*localTransport, error) {
 	// Listen first, then serve: a bind error surfaces here, before any
 	// ready line, and port 0 is resolved for it.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -44,7 +44,7 @@ func startLocal(ctx context.Context, cfg *config.Config, h http.Handler, log *sl
 		return nil, fmt.Errorf("--listen %s: %w", cfg.Listen, err)
 	}
 	t := &localTransport{
-		srv: callbackServer(h, cfg, log), ln: ln, done: make(chan error, 1), drain: cfg.DrainTimeout, log: log,
+		srv: h.NewServer(log.With("component", "http")), ln: ln, done: make(chan error, 1), drain: cfg.DrainTimeout, log: log,
 		e: agentEnv{URL: httpURL(ln.Addr()), Key: cfg.BridgeToken.Reveal(), Mode: "queue_v1"},
 	}
 	served := make(chan error, 1)
@@ -67,7 +67,7 @@ func (t *localTransport) wait() error   { return <-t.done }
 
 // shutdownServer closes the listener at once and lets in-flight requests
 // finish within the drain timeout.
-func shutdownServer(srv *h1.Server, drain time.Duration, log *slog.Logger) error {
+func shutdownServer(srv *http.Server, drain time.Duration, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
@@ -83,27 +83,4 @@ func serveUntilClosed(s interface{ Serve(net.Listener) error }, ln net.Listener)
 		return err
 	}
 	return nil
-}
-
-// callbackServer is the server of the callback API, for the local
-// listener and the SSH forward alike. It is h1's lean HTTP/1.1 server
-// rather than net/http's: see package h1 for why.
-func callbackServer(h http.Handler, cfg *config.Config, log *slog.Logger) *h1.Server {
-	return &h1.Server{
-		Handler: h,
-		// Slow or never-finished request heads (slowloris) are cut off.
-		ReadHeaderTimeout: 10 * time.Second,
-		// A backstop from the end of each request head; the handler
-		// extends it per chunk while a response streams, and resets it
-		// once upstream has answered. There is no whole-request read
-		// bound: a large upload may legitimately take long, and the
-		// handler sets a read deadline per body chunk instead (stall =
-		// --upstream-timeout), which bounds a trickled body.
-		WriteTimeout: cfg.UpstreamTimeout + 30*time.Second,
-		// Agents keep connections alive between calls; an idle one is
-		// closed after this.
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 64 << 10,
-		Logger:         log.With("component", "http"),
-	}
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clipbridge/clipbridge/config"
+	"github.com/clipbridge/clipbridge/proxy"
 	"github.com/clipbridge/clipbridge/sshconn"
 	"github.com/clipbridge/clipbridge/tunnel/sshtunnel"
 )
@@ -24,12 +24,12 @@ type sshTransport struct {
 // startSSH connects, asks for the forward and returns once the agent's
 // URL works. A failure before that (refused, auth, host key, forward) is
 // a configuration problem: exit status 2 with the classified message.
-func startSSH(ctx context.Context, cfg *config.Config, h http.Handler, reg prometheus.Registerer,
+func startSSH(ctx context.Context, cfg *config.Config, h *proxy.Handler, reg prometheus.Registerer,
 	getenv func(string) string, log *slog.Logger) (*sshTransport, error) {
 	t, err := sshtunnel.New(sshtunnel.Options{
 		SSH:             sshOptions(cfg, getenv, log),
 		RemoteListen:    cfg.SSH.RemoteListen,
-		Server:          callbackServer(h, cfg, log),
+		Server:          h.NewServer(log.With("component", "http")),
 		ShutdownTimeout: cfg.DrainTimeout,
 		Logger:          log.With("component", "tunnel"),
 		Registerer:      reg,

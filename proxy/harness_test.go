@@ -42,7 +42,7 @@ type upstream struct {
 	reqs []seen
 }
 
-func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
+func newUpstream(t testing.TB, h http.HandlerFunc) *upstream {
 	t.Helper()
 	u := &upstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -130,7 +130,7 @@ func newBridge(t testing.TB, upstreamURL string, mod func(*Options)) *bridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, DisableGeneralOptionsHandler: true}
+	srv := h.NewServer(o.Logger)
 	served := make(chan struct{})
 	go func() { _ = srv.Serve(ln); close(served) }()
 	tr := &http.Transport{}

@@ -11,13 +11,13 @@ import (
 	"time"
 )
 
-// Pool limits. idleTimeout is below the 5 s keep-alive timeout of Node's
+// Pool limits. upstreamIdleTimeout is below the 5 s keep-alive timeout of Node's
 // HTTP server (Paperclip's), so a pooled connection is rarely one the
 // server is about to close; the Transport's per-connection reader drops
 // one the server did close as soon as the close arrives.
 const (
-	idleTimeout = 4 * time.Second
-	dialTimeout = 10 * time.Second
+	upstreamIdleTimeout = 4 * time.Second
+	dialTimeout         = 10 * time.Second
 	// maxResponseHead bounds an upstream response head; Paperclip's are
 	// a few hundred bytes.
 	maxResponseHead = 64 << 10
@@ -58,7 +58,7 @@ func newTransport(maxIdle int) *http.Transport {
 		DisableCompression:     true,
 		MaxIdleConns:           maxIdle,
 		MaxIdleConnsPerHost:    maxIdle,
-		IdleConnTimeout:        idleTimeout,
+		IdleConnTimeout:        upstreamIdleTimeout,
 		MaxResponseHeaderBytes: maxResponseHead,
 		WriteBufferSize:        copyBufSize,
 		ReadBufferSize:         copyBufSize,
