@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -38,13 +38,13 @@ func (c *checker) skip(step, why string) { fmt.Fprintf(c.w, "- %s: not checked (
 
 // runCheck is the preflight a person runs before the first agent run,
 // with the same settings as serve. It exits 0 only if every step passes.
-func runCheck(ctx context.Context, cfg *config.Config, getenv func(string) string, stdout, _ io.Writer) int {
+func runCheck(ctx context.Context, cfg *config.Config, b Build, getenv func(string) string, stdout, _ io.Writer) int {
 	c := &checker{w: stdout}
 	c.pass("settings valid")
 	if _, err := loadRules(cfg.RoutesFile); err != nil {
 		c.fail("routes file", err.Error(), "fix the lines named above; each is \"METHOD REGEX\"")
 	}
-	checkUpstream(ctx, c, cfg)
+	checkUpstream(ctx, c, cfg, b)
 	sshOK := true
 	if cfg.SSH.Host != "" && (cfg.Mode() == config.ModeSSH || cfg.Queue.Runner == "ssh") {
 		sshOK = checkSSH(ctx, c, cfg, getenv, cfg.Mode() == config.ModeSSH)
@@ -66,7 +66,7 @@ func runCheck(ctx context.Context, cfg *config.Config, getenv func(string) strin
 
 // checkUpstream calls GET /api/agents/me with the run token, as an agent's
 // first call would be forwarded.
-func checkUpstream(ctx context.Context, c *checker, cfg *config.Config) {
+func checkUpstream(ctx context.Context, c *checker, cfg *config.Config, b Build) {
 	const reach, accept = "upstream reachable", "run token accepted (GET /api/agents/me)"
 	ctx, cancel := context.WithTimeout(ctx, min(cfg.UpstreamTimeout, checkTimeout))
 	defer cancel()
@@ -79,7 +79,7 @@ func checkUpstream(ctx context.Context, c *checker, cfg *config.Config) {
 	}
 	req.Header.Set("Authorization", "Bearer "+cfg.RunToken.Reveal())
 	req.Header.Set("X-Paperclip-Run-Id", cfg.RunID)
-	req.Header.Set("User-Agent", "clipbridge/"+version)
+	req.Header.Set("User-Agent", "clipbridge/"+b.Version)
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/clipbridge/clipbridge/config"
+	"github.com/clipbridge/clipbridge/logging"
 	"github.com/clipbridge/clipbridge/internal/harden"
 	"github.com/clipbridge/clipbridge/metrics"
 	"github.com/clipbridge/clipbridge/proxy"
@@ -26,13 +27,16 @@ type exitStatus int
 func (e exitStatus) Error() string { return fmt.Sprintf("command exited with status %d", int(e)) }
 
 // runServe runs the sidecar until ctx ends (a signal), then drains.
-func runServe(ctx context.Context, cfg *config.Config, getenv func(string) string, stdout, stderr io.Writer) int {
-	log, closeLog := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+func runServe(ctx context.Context, cfg *config.Config, b Build, getenv func(string) string, stdout, stderr io.Writer) int {
+	log := logging.New(cfg.LogFormat, cfg.LogLevel, stderr)
+	// Libraries that write through the standard log package (net/http's
+	// Transport notes an unsolicited response that way) land in the same
+	// stream, in the same format.
+	slog.SetDefault(log.With("component", "stdlib"))
 	if err := harden.NoDump(); err != nil {
 		log.Warn("could not mark the process undumpable; same-user processes can read its environment", "error", err)
 	}
-	err := serve(ctx, cfg, getenv, log, stdout, stderr, nil)
-	closeLog()
+	err := serve(ctx, cfg, b, getenv, log, stdout, stderr, nil)
 	var status exitStatus
 	switch {
 	case errors.As(err, &status):
@@ -49,9 +53,9 @@ func runServe(ctx context.Context, cfg *config.Config, getenv func(string) strin
 // the settings select, and the admin listener. onReady, if set, is called
 // with the agent env once the ready line is out (demo prints its human
 // block).
-func serve(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger,
+func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string) string, log *slog.Logger,
 	stdout, stderr io.Writer, onReady func(agentEnv, string)) error {
-	reg := metrics.NewRegistry(version, buildCommit())
+	reg := metrics.NewRegistry(b.Version, b.commitOrVCS())
 	rules, err := loadRules(cfg.RoutesFile)
 	if err != nil {
 		return err
@@ -90,7 +94,7 @@ func serve(ctx context.Context, cfg *config.Config, getenv func(string) string, 
 		Budget:          bodyBudget,
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		MaxInFlight:     cfg.MaxInFlight,
-		Version:         version,
+		Version:         b.Version,
 		Logger:          log,
 		Registerer:      reg,
 	})

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/config"
+	"github.com/clipbridge/clipbridge/logging"
 	"github.com/clipbridge/clipbridge/internal/sshserver"
 	"github.com/clipbridge/clipbridge/standin"
 )
 
 // runDemo runs the real sidecar in front of an in-process stand-in for
 // the Paperclip API, with generated credentials, until Ctrl-C.
-func runDemo(ctx context.Context, cfg *config.Config, _ func(string) string, stdout, stderr io.Writer) int {
-	log, closeLog := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
-	defer closeLog()
+func runDemo(ctx context.Context, cfg *config.Config, b Build, stdout, stderr io.Writer) int {
+	log := logging.New(cfg.LogFormat, cfg.LogLevel, stderr)
 	runToken := config.GenerateBridgeToken() // same shape as a secret; never shown
 	cfg.RunID = "run-demo"
 	cfg.RunToken = runToken
@@ -43,7 +43,7 @@ func runDemo(ctx context.Context, cfg *config.Config, _ func(string) string, std
 	defer sshSrv.Close()
 	noEnv := func(string) string { return "" } // no ssh-agent, no ~/.ssh keys: only the demo key
 
-	err = serve(ctx, cfg, noEnv, log, stdout, stderr, func(env agentEnv, adminURL string) {
+	err = serve(ctx, cfg, b, noEnv, log, stdout, stderr, func(env agentEnv, adminURL string) {
 		fmt.Fprintf(stderr, `
 clipbridge demo is running: a stand-in Paperclip API at %s, the sidecar in front of it,
 reached through an SSH remote forward of an in-process SSH server at %s.
