@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/config"
-	"github.com/clipbridge/clipbridge/logging"
 	"github.com/clipbridge/clipbridge/internal/sshserver"
+	"github.com/clipbridge/clipbridge/logging"
 	"github.com/clipbridge/clipbridge/standin"
 )
 

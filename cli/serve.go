@@ -10,8 +10,8 @@ import (
 	"os"
 
 	"github.com/clipbridge/clipbridge/config"
-	"github.com/clipbridge/clipbridge/logging"
 	"github.com/clipbridge/clipbridge/internal/harden"
+	"github.com/clipbridge/clipbridge/logging"
 	"github.com/clipbridge/clipbridge/metrics"
 	"github.com/clipbridge/clipbridge/proxy"
 	"github.com/clipbridge/clipbridge/proxy/budget"
