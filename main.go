@@ -1,27 +1,24 @@
 // Command clipbridge is a per-run sidecar that lets an AI agent on a
 // remote execution host call back into the Paperclip control plane
-// without ever holding the run's real credential.
+// without ever holding the run's real credential. The commands live in
+// package cli; this file only hands them the process.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/clipbridge/clipbridge/config"
+	"github.com/clipbridge/clipbridge/cli"
 )
 
-// Exit statuses: 0 after a clean shutdown, 1 on a runtime failure, 2 on a
-// usage or configuration error.
-const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+// version and commit are stamped at build time:
+// go build -ldflags "-X main.version=1.2.3 -X main.commit=abc123".
+var (
+	version = "dev"
+	commit  = ""
 )
 
 func main() {
@@ -34,79 +31,7 @@ func main() {
 		signal.Notify(force, os.Interrupt, syscall.SIGTERM)
 		<-force
 		fmt.Fprintln(os.Stderr, "clipbridge: second signal, exiting without waiting for the drain")
-		os.Exit(exitFailure)
+		os.Exit(1)
 	}()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
-}
-
-// run is the whole program with its environment injected, so tests can
-// drive it in-process: it returns the exit status.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		writeUsage(stderr)
-		return exitUsage
-	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "version", "--version":
-		writeVersion(stdout)
-		return exitOK
-	case "help", "-h", "--help":
-		writeUsage(stdout)
-		return exitOK
-	case "health":
-		return runHealth(ctx, rest, getenv, stdout, stderr)
-	case "standin":
-		return runStandin(ctx, rest, getenv, stdout, stderr)
-	case "gateway":
-		return runGateway(ctx, rest, getenv, stdout, stderr)
-	case "queue-agent":
-		return runQueueAgent(ctx, getenv, stdout, stderr)
-	case "serve", "demo", "check":
-	default:
-		fmt.Fprintf(stderr, "clipbridge: unknown command %q\n", cmd)
-		writeUsage(stderr)
-		return exitUsage
-	}
-	cfg, err := config.Load(cmd, rest, getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		config.Help(stdout, cmd)
-		return exitOK
-	}
-	if err != nil {
-		return reportError(stderr, err)
-	}
-	switch cmd {
-	case "demo":
-		return runDemo(ctx, cfg, getenv, stdout, stderr)
-	case "check":
-		return runCheck(ctx, cfg, getenv, stdout, stderr)
-	default:
-		return runServe(ctx, cfg, getenv, stdout, stderr)
-	}
-}
-
-// reportError prints err, one problem per line, and picks the exit status.
-func reportError(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "clipbridge: %v\n", err)
-	if errors.Is(err, config.ErrUsage) {
-		return exitUsage
-	}
-	return exitFailure
-}
-
-func writeUsage(w io.Writer) {
-	fmt.Fprint(w, `Usage: clipbridge <command> [settings]
-
-Commands:
-  serve     run the sidecar: serve the callback API and forward to Paperclip
-  demo      run the sidecar against a built-in stand-in control plane
-  check     preflight: the same settings as serve; checks each step and says how to fix it
-  health    probe a running sidecar's admin /readyz (for container health checks)
-  standin   serve the demo's stand-in Paperclip API on its own
-  gateway   run the queue_v1 gateway in the sandbox (Paperclip's, without Node)
-  version   print the version, Go version and commit
-
-Run "clipbridge <command> --help" for the settings of a command.
-`)
+	os.Exit(cli.Run(ctx, cli.Build{Version: version, Commit: commit}, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clipbridge/clipbridge/h1"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -36,20 +35,22 @@ func BenchmarkParseTarget(b *testing.B) {
 	}
 }
 
-func BenchmarkWriteRequestHead(b *testing.B) {
+// BenchmarkUpstreamRequest builds the outgoing request: header
+// allowlist, credential, target.
+func BenchmarkUpstreamRequest(b *testing.B) {
 	u, _ := url.Parse("http://127.0.0.1:3100/base")
 	f := newForwarder(&Options{Upstream: u, RunToken: func() string { return testRunToken }, RunID: testRunID,
-		Version: "bench", MaxInFlight: 1}, nil, nil)
+		Version: "bench", MaxInFlight: 1, UpstreamTimeout: time.Second}, nil, nil)
 	r := httptest.NewRequest("GET", "/api/issues/i1?view=compact", nil)
 	r.Header.Set("Accept", "application/json")
 	r.Header.Set("If-None-Match", `"v1"`)
 	r.Header.Set("Cookie", "dropped=1")
 	r.Header.Set("X-Forwarded-For", "10.0.0.1")
 	ex := &exchange{path: "/api/issues/i1", rawQuery: "view=compact", hasQuery: true}
-	bw := bufio.NewWriterSize(io.Discard, copyBufSize)
+	ctx := r.Context()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = f.writeRequest(bw, r, ex, nil, "token")
+		_ = f.upstreamRequest(ctx, r, ex, nil, testRunToken)
 	}
 }
 
@@ -117,7 +118,7 @@ func BenchmarkServeLoopback(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := &h1.Server{Handler: h}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	c, err := net.Dial("tcp", ln.Addr().String())

@@ -3,30 +3,35 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"time"
 
 	"github.com/clipbridge/clipbridge/proxy/budget"
 )
 
 // forwarder sends an admitted request upstream with the real credential
-// and relays the answer. Every failure needs a status that depends on
-// whether the request may have reached upstream and on the method (502,
-// 504 or the indeterminate 409), and response caps need a clean status
-// before any byte is relayed; upstreamClient gives it exact control of
-// both (see there for why not http.Transport or httputil.ReverseProxy).
+// and relays the answer, through one net/http Transport (see
+// newTransport). Every failure needs a status that depends on whether
+// the request may have reached upstream and on the method (502, 504 or
+// the indeterminate 409): the connections the Transport dials count
+// their writes, and httptrace tells which connections a call was given,
+// so "nothing was sent" is known exactly (sentTracker). Response caps
+// need a clean status before any byte is relayed (response.go).
 type forwarder struct {
-	host, prefix string
-	client       *upstreamClient
-	runToken     func() string
-	runID        string
-	userAgent    string
-	maxBody      int64
-	timeout      time.Duration
-	budget       *budget.Budget
-	rec          *recorder
-	log          *slog.Logger
+	scheme, host, prefix string
+	transport            *http.Transport
+	runToken             func() string
+	runID                string
+	userAgent            string
+	maxBody              int64
+	timeout              time.Duration
+	budget               *budget.Budget
+	rec                  *recorder
+	log                  *slog.Logger
 }
 
 func newForwarder(o *Options, rec *recorder, b *budget.Budget) *forwarder {
@@ -36,8 +41,8 @@ func newForwarder(o *Options, rec *recorder, b *budget.Budget) *forwarder {
 		prefix = prefix[:len(prefix)-1]
 	}
 	return &forwarder{
-		host: u.Host, prefix: prefix,
-		client:    newUpstreamClient(u.Scheme, u.Host, o.MaxInFlight),
+		scheme: u.Scheme, host: u.Host, prefix: prefix,
+		transport: newTransport(o.MaxInFlight),
 		runToken:  o.RunToken,
 		runID:     o.RunID,
 		userAgent: "clipbridge/" + o.Version,
@@ -59,122 +64,121 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRetryLater(w, msgBodyBudget, 1)
 		return
 	}
+	ex := exchangeOf(r)
 	// One read of the credential per request: the value checked is the
 	// value sent, even if the token file rotates in between.
 	token := f.runToken()
-	if err := f.checkOutgoing(r, exchangeOf(r), token); err != nil {
+	if err := f.checkOutgoing(r, ex, token); err != nil {
 		f.fail(w, r, err, false)
 		return
 	}
 	rc := http.NewResponseController(w)
+	ctx := r.Context()
+	callCtx, watch := newStallWatch(ctx, f.timeout)
+	defer watch.stop()
 	var body *cappedBody
 	if HasBody(r) {
-		body = &cappedBody{r: r.Body, max: f.maxBody, rc: rc, stall: f.timeout, ex: exchangeOf(r)}
+		body = &cappedBody{r: r.Body, max: f.maxBody, rc: rc, stall: f.timeout, ex: ex, watch: watch}
 	}
-	for attempt := 0; ; attempt++ {
-		retry := f.attempt(w, r, rc, body, token, attempt == 0)
-		if !retry {
+	sent := sentTracker{watch: watch}
+	defer sent.release()
+	gotConn := false
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		gotConn = true
+		sent.gotConn(info.Conn)
+	}}
+	out := f.upstreamRequest(httptrace.WithClientTrace(callCtx, trace), r, ex, body, token)
+
+	start := time.Now()
+	resp, err := f.transport.RoundTrip(out)
+	if err == nil && (resp.StatusCode < 100 || resp.StatusCode > 599 || resp.StatusCode == http.StatusSwitchingProtocols) {
+		// RFC 9110 defines 100-599 (a "000" must not reach the agent as
+		// a 200), and the bridge relays no protocol switch.
+		resp.Body.Close()
+		resp, err = nil, fmt.Errorf("upstream answered with status code %03d, which the bridge does not relay", resp.StatusCode)
+	}
+	if err != nil {
+		f.armWrite(rc)
+		f.failed(w, r, body, f.cause(ctx, callCtx, err), sent.sent(gotConn))
+		return
+	}
+	defer resp.Body.Close()
+	f.rec.upDuration.Observe(time.Since(start).Seconds())
+	f.relay(ctx, callCtx, w, r, rc, resp)
+}
+
+// upstreamRequest builds the one request sent upstream for r. Nothing of
+// r is copied that is not named here: the target exactly as canonicalised
+// (Opaque keeps its bytes as sent, escapes included), the allowlisted
+// headers minus any the agent named in Connection, and last the bridge's
+// own User-Agent and the credential, which no agent header can replace.
+func (f *forwarder) upstreamRequest(ctx context.Context, r *http.Request, ex *exchange, body *cappedBody, token string) *http.Request {
+	h := make(http.Header, len(upHeaders)+3)
+	copyAllowed(h, r.Header, upHeaders)
+	h.Set("User-Agent", f.userAgent)
+	h.Set("Authorization", "Bearer "+token)
+	h.Set("X-Paperclip-Run-Id", f.runID)
+	out := &http.Request{
+		Method: r.Method,
+		URL: &url.URL{Scheme: f.scheme, Host: f.host, Opaque: f.prefix + ex.path,
+			RawQuery: ex.rawQuery, ForceQuery: ex.hasQuery && ex.rawQuery == ""},
+		Host:   f.host,
+		Header: h,
+		// Set, or Transport sends "Content-Length: 0" for a body-less
+		// POST, PUT and PATCH itself, as Paperclip's router expects.
+		ContentLength: 0,
+	}
+	if body != nil {
+		// A length the agent declared is kept; an unknown one (chunked)
+		// is sent chunked. Either way a body that breaks or crosses the
+		// cap ends the upload early and the connection closes, so
+		// upstream never sees a short body as a whole one.
+		out.Body, out.ContentLength = body, r.ContentLength
+		if r.ContentLength < 0 {
+			out.ContentLength = -1
+		}
+	}
+	return out.WithContext(ctx)
+}
+
+// failed answers a call whose RoundTrip returned no usable response.
+func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, body *cappedBody, err error, sent bool) {
+	switch {
+	case body != nil && body.exceeded.Load():
+		f.rec.reject(r, reasonRequestTooLarge)
+		WriteError(w, http.StatusRequestEntityTooLarge, msgRequestTooLarge)
+		return
+	case body != nil && body.failure() != nil:
+		// The agent stopped sending, or sent a body whose framing is
+		// broken; upstream got an incomplete request on a connection
+		// now closed, which it cannot have acted on. A stall is 408; a
+		// broken body (a bad chunk, say) is the agent's malformed
+		// request, 400, and its connection cannot be read further.
+		agentErr := body.failure()
+		f.log.LogAttrs(r.Context(), slog.LevelInfo, "agent request body failed",
+			slog.String("route", exchangeOf(r).route), slog.String("error", agentErr.Error()))
+		if isTimeout(agentErr) {
+			WriteError(w, http.StatusRequestTimeout, msgBodyStalled)
 			return
 		}
+		w.Header().Set("Connection", "close")
+		WriteError(w, http.StatusBadRequest, msgBodyMalformed)
+		return
 	}
+	f.fail(w, r, err, sent)
 }
 
-// attempt makes one upstream call. It asks for a retry only when a pooled
-// connection turned out to be closed by upstream before it read anything
-// and the request is safe and body-less: upstream provably did not act.
-func (f *forwarder) attempt(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, body *cappedBody,
-	token string, first bool) (retry bool) {
-	ctx := r.Context()
-	pc, err := f.client.get(ctx)
-	if err != nil {
-		f.armWrite(rc)
-		// On a retry the first attempt was sent (to a connection upstream
-		// had closed), so "not sent" would no longer be true.
-		f.fail(w, r, err, !first)
-		return false
-	}
-	// The agent hanging up (or the server closing) ends the upstream call
-	// at once: every blocked read or write on the connection fails.
-	stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(time.Unix(1, 0)) })
-	reusable := false
-	defer func() {
-		if !reusable {
-			stop()
-			pc.Close()
-		}
-	}()
-
-	// Each stall bound is a connection deadline pushed forward with
-	// progress: --upstream-timeout bounds the write of each body chunk,
-	// the wait for the response head, and each read of the body.
-	pc.pushWrite(f.timeout)
-	if body != nil {
-		body.progress = func() { pc.pushWrite(f.timeout) }
-	}
-	start := time.Now()
-	err = f.writeRequest(pc.bw, r, exchangeOf(r), body, token)
-	if err != nil {
-		f.armWrite(rc)
-		if body != nil && body.exceeded.Load() {
-			f.rec.reject(r, reasonRequestTooLarge)
-			WriteError(w, http.StatusRequestEntityTooLarge, msgRequestTooLarge)
-			return false
-		}
-		if body != nil && body.agentErr != nil {
-			// The agent stopped sending, or sent a body whose framing is
-			// broken; upstream got an incomplete request on a connection
-			// now closed, which it cannot have acted on. A stall is 408; a
-			// broken body (a bad chunk, say) is the agent's malformed
-			// request, 400, and its connection cannot be read further.
-			f.log.LogAttrs(ctx, slog.LevelInfo, "agent request body failed",
-				slog.String("route", exchangeOf(r).route), slog.String("error", body.agentErr.Error()))
-			if isTimeout(body.agentErr) {
-				WriteError(w, http.StatusRequestTimeout, msgBodyStalled)
-				return false
-			}
-			w.Header().Set("Connection", "close")
-			WriteError(w, http.StatusBadRequest, msgBodyMalformed)
-			return false
-		}
-		f.fail(w, r, f.cause(ctx, err), pc.wrote)
-		return false
-	}
-	pc.pushRead(f.timeout)
-	resp, err := readResponse(pc.br, r.Method)
-	if err != nil {
-		if first && pc.reused && body == nil && isSafe(r.Method) && isStale(err) {
-			return true
-		}
-		f.armWrite(rc)
-		f.fail(w, r, f.cause(ctx, err), true)
-		return false
-	}
-	f.rec.upDuration.Observe(time.Since(start).Seconds())
-	progress := func() { pc.pushRead(f.timeout) }
-	clean := f.relay(ctx, w, r, rc, resp, progress)
-	// Pool the connection only if the hang-up hook never ran: once it has,
-	// the connection's deadline is poisoned. stop() must come before put,
-	// or a concurrent request could take a connection about to be closed.
-	if clean && !resp.Close && stop() {
-		reusable = true
-		f.client.put(pc)
-	}
-	return false
-}
-
-// cause prefers "the agent went away" over the I/O error it provoked.
-func (f *forwarder) cause(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
+// cause names why a call failed, given the agent's request context and
+// the call's own: the agent went away, or the call stalled, rather than
+// the I/O error either provoked.
+func (f *forwarder) cause(agent, call context.Context, err error) error {
+	switch {
+	case agent.Err() != nil:
 		return errAborted
+	case errors.Is(context.Cause(call), errStalled):
+		return fmt.Errorf("%w: %w", context.DeadlineExceeded, errStalled)
 	}
 	return err
-}
-
-// isStale reports the failure of a pooled connection that upstream had
-// already closed: not one byte of a response arrived.
-func isStale(err error) bool {
-	var se staleError
-	return errors.As(err, &se)
 }
 
 // fail answers a call that got no usable response head from upstream.

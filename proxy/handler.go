@@ -106,4 +106,4 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.public.S
 func (h *Handler) Trusted() http.Handler { return h.trusted }
 
 // CloseIdle closes the pooled upstream connections (at shutdown).
-func (h *Handler) CloseIdle() { h.fwd.client.closeIdle() }
+func (h *Handler) CloseIdle() { h.fwd.transport.CloseIdleConnections() }

@@ -16,8 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
-
-	"github.com/clipbridge/clipbridge/h1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -44,7 +42,7 @@ type upstream struct {
 	reqs []seen
 }
 
-func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
+func newUpstream(t testing.TB, h http.HandlerFunc) *upstream {
 	t.Helper()
 	u := &upstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +69,7 @@ func (u *upstream) requests() []seen {
 
 // bridge is a proxy Handler served on a real loopback listener, so raw
 // request targets reach it exactly as sent.
-// bridge serves the handler with h1, the server clipbridge runs it on.
+// bridge serves the handler with net/http, as clipbridge does.
 type bridge struct {
 	URL      string
 	Listener net.Listener
@@ -132,7 +130,7 @@ func newBridge(t testing.TB, upstreamURL string, mod func(*Options)) *bridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &h1.Server{Handler: h}
+	srv := h.NewServer(o.Logger)
 	served := make(chan struct{})
 	go func() { _ = srv.Serve(ln); close(served) }()
 	tr := &http.Transport{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,8 +22,9 @@ type exchange struct {
 	wroteHead bool
 	aborted   bool // the response was cut off after its head was sent
 	// bodyPending: the request has a body not yet read to its end. An
-	// answer then closes the connection (see WriteHeader).
-	bodyPending bool
+	// answer then closes the connection (see WriteHeader). The upload
+	// runs on the Transport's goroutine, hence atomic.
+	bodyPending atomic.Bool
 }
 
 type exchangeKey struct{}
@@ -36,12 +38,16 @@ func (e *exchange) WriteHeader(code int) {
 	if !e.wroteHead {
 		e.wroteHead = true
 		e.status = code
-		if e.bodyPending {
-			// Before answering, net/http reads up to 256 KiB of an unread
-			// body to keep the connection reusable: a client trickling
-			// its body would hold the answer (and the goroutine) hostage.
-			// Closing instead sends the answer at once.
+		if e.bodyPending.Load() {
+			// net/http would read up to 256 KiB of an unread body to keep
+			// the connection reusable, before answering and again when
+			// the handler returns: a client trickling its body would hold
+			// the answer, and then the goroutine, hostage. Connection:
+			// close skips the first read; a read deadline already passed
+			// makes the second fail at once, so the connection closes as
+			// soon as the answer is out.
 			e.ResponseWriter.Header().Set("Connection", "close")
+			_ = http.NewResponseController(e.ResponseWriter).SetReadDeadline(time.Unix(1, 0))
 		}
 	}
 	e.ResponseWriter.WriteHeader(code)
@@ -73,7 +79,8 @@ func observe(rec *recorder, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			ex := &exchange{ResponseWriter: w, route: routeNone, bodyPending: HasBody(r)}
+			ex := &exchange{ResponseWriter: w, route: routeNone}
+			ex.bodyPending.Store(HasBody(r))
 			rec.inFlight.Inc()
 			defer func() {
 				rec.inFlight.Dec()

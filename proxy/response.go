@@ -19,32 +19,33 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 // cap. A body whose declared length fits streams straight through; one of
 // unknown length is held (up to the cap, within the budget) so that an
 // over-cap body still gets a clean error status instead of a cut stream.
-func (f *forwarder) relay(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController,
-	resp *http.Response, progress func()) (clean bool) {
+// Each read of the body is stall-bounded by its connection (stallConn);
+// the caller closes the body, which returns a connection read to its end
+// to the pool and closes any other.
+func (f *forwarder) relay(ctx, callCtx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController,
+	resp *http.Response) {
 	f.armWrite(rc)
 	noBody := r.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent ||
 		resp.StatusCode == http.StatusNotModified
 	switch {
 	case !noBody && resp.ContentLength > f.maxBody:
 		f.tooLarge(w, r)
-		return false
 	case noBody:
 		copyAllowed(w.Header(), resp.Header, downHeaders)
 		if r.Method == http.MethodHead && resp.ContentLength >= 0 && resp.ContentLength <= f.maxBody {
 			w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 		}
 		w.WriteHeader(resp.StatusCode)
-		return true
 	case resp.ContentLength >= 0:
-		return f.stream(ctx, w, r, rc, resp, progress)
+		f.stream(ctx, callCtx, w, r, rc, resp)
 	default:
-		return f.hold(ctx, w, r, rc, resp, progress)
+		f.hold(ctx, callCtx, w, r, rc, resp)
 	}
 }
 
 // stream relays a body of declared, allowed length as it arrives.
-func (f *forwarder) stream(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController,
-	resp *http.Response, progress func()) (clean bool) {
+func (f *forwarder) stream(ctx, callCtx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController,
+	resp *http.Response) {
 	copyAllowed(w.Header(), resp.Header, downHeaders)
 	w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	w.WriteHeader(resp.StatusCode)
@@ -54,21 +55,21 @@ func (f *forwarder) stream(ctx context.Context, w http.ResponseWriter, r *http.R
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
-			progress()
 			f.armWrite(rc)
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return false // the agent went away; nothing left to tell it
+				return // the agent went away; nothing left to tell it
 			}
 		}
 		if rerr == io.EOF {
-			return true
+			return
 		}
 		if rerr != nil {
 			// Headers and part of the body are out: the only honest
 			// signal left is to abort the connection, so the agent
 			// never takes a short body for a complete one.
-			f.upstreamBroke(ctx, r, rerr)
+			f.upstreamBroke(ctx, callCtx, r, rerr)
 			exchangeOf(r).aborted = true
+			f.armWrite(rc) // the stall that ended upstream may have used up the last deadline
 			_ = rc.Flush() // what did arrive goes out before the cut
 			panic(http.ErrAbortHandler)
 		}
@@ -76,8 +77,8 @@ func (f *forwarder) stream(ctx context.Context, w http.ResponseWriter, r *http.R
 }
 
 // hold reads a body of unknown length into memory, up to the cap.
-func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController,
-	resp *http.Response, progress func()) (clean bool) {
+func (f *forwarder) hold(ctx, callCtx context.Context, w http.ResponseWriter, r *http.Request, rc *http.ResponseController,
+	resp *http.Response) {
 	var held []byte
 	var reserved int64
 	defer func() { f.budget.Release(reserved) }()
@@ -94,7 +95,7 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 				} else {
 					writeIndeterminate(w, msgBodyBudget)
 				}
-				return false
+				return
 			}
 			reserved = newCap
 			grown := make([]byte, len(held), newCap)
@@ -103,26 +104,23 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 		n, err := resp.Body.Read(held[len(held):cap(held)])
 		held = held[:len(held)+n]
-		if n > 0 {
-			progress()
-		}
 		if int64(len(held)) > f.maxBody {
 			f.armWrite(rc)
 			f.tooLarge(w, r)
-			return false
+			return
 		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			kind := f.upstreamBroke(ctx, r, err)
+			kind := f.upstreamBroke(ctx, callCtx, r, err)
 			f.armWrite(rc)
 			if isSafe(r.Method) {
 				WriteError(w, http.StatusGatewayTimeout, failMessage(kind))
 			} else {
 				writeIndeterminate(w, failMessage(kind))
 			}
-			return false
+			return
 		}
 	}
 	copyAllowed(w.Header(), resp.Header, downHeaders)
@@ -130,7 +128,6 @@ func (f *forwarder) hold(ctx context.Context, w http.ResponseWriter, r *http.Req
 	f.armWrite(rc)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(held)
-	return true
 }
 
 // tooLarge answers an upstream response over the cap: retryable 502 for a
@@ -147,8 +144,8 @@ func (f *forwarder) tooLarge(w http.ResponseWriter, r *http.Request) {
 }
 
 // upstreamBroke counts and logs a failure while reading a response body.
-func (f *forwarder) upstreamBroke(ctx context.Context, r *http.Request, err error) string {
-	err = f.cause(ctx, err)
+func (f *forwarder) upstreamBroke(ctx, callCtx context.Context, r *http.Request, err error) string {
+	err = f.cause(ctx, callCtx, err)
 	kind := classify(err, true)
 	f.rec.upErrors.WithLabelValues(kind).Inc()
 	f.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream response failed",

@@ -124,7 +124,7 @@ func checkAgentAnswer(t *testing.T, raw, out []byte) {
 	body, bodyErr := io.ReadAll(resp.Body)
 
 	// What upstream's bytes say, read the way the bridge reads them.
-	exp, expErr := readResponse(bufio.NewReader(bytes.NewReader(raw)), http.MethodGet)
+	exp, expErr := finalResponse(bufio.NewReader(bytes.NewReader(raw)))
 	var expBody []byte
 	var expBodyErr error
 	if expErr == nil {
@@ -150,5 +150,23 @@ func checkAgentAnswer(t *testing.T, raw, out []byte) {
 		default:
 			t.Fatalf("bridge error with status %d for a GET\nupstream %q", resp.StatusCode, raw)
 		}
+	}
+}
+
+// finalResponse reads upstream's bytes the way the bridge takes them: the
+// first response that is not an interim 1xx, refused if its status is
+// outside 100-599 or a protocol switch.
+func finalResponse(br *bufio.Reader) (*http.Response, error) {
+	for {
+		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+		switch {
+		case err != nil:
+			return nil, err
+		case resp.StatusCode < 100 || resp.StatusCode > 599 || resp.StatusCode == http.StatusSwitchingProtocols:
+			return nil, errors.New("status the bridge does not relay")
+		case resp.StatusCode < 200:
+			continue
+		}
+		return resp, nil
 	}
 }

@@ -35,7 +35,7 @@ func TestIdleConnectionClosedByUpstream(t *testing.T) {
 	if got := post(); got != 200 {
 		t.Fatalf("first POST %d", got)
 	}
-	time.Sleep(livenessAfter + 200*time.Millisecond) // upstream closes the idle conn meanwhile
+	time.Sleep(700 * time.Millisecond) // upstream closes the idle conn meanwhile
 	if got := post(); got != 200 {
 		t.Fatalf("POST after upstream closed the idle connection: %d", got)
 	}
@@ -133,10 +133,10 @@ func TestIdleConnectionsReaped(t *testing.T) {
 	if open.Load() == 0 {
 		t.Fatal("no upstream connection was pooled")
 	}
-	deadline := time.Now().Add(idleTimeout + 2*time.Second)
+	deadline := time.Now().Add(upstreamIdleTimeout + 2*time.Second)
 	for open.Load() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d upstream connections still open %v after the last request", open.Load(), idleTimeout+2*time.Second)
+			t.Fatalf("%d upstream connections still open %v after the last request", open.Load(), upstreamIdleTimeout+2*time.Second)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

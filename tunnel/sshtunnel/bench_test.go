@@ -17,7 +17,7 @@ func BenchmarkForwardedRequest(b *testing.B) {
 		_, _ = w.Write(body)
 	})
 	p := newInproc(b, nil).listen(b)
-	r := start(b, Options{SSH: p.sshOptions(), Handler: h})
+	r := start(b, Options{SSH: p.sshOptions(), Server: serverFor(h)})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	defer client.CloseIdleConnections()
 	url := r.URL() + "/bench"

@@ -124,7 +124,7 @@ func runSignalCases(t *testing.T, r *running) {
 
 func TestCommandInProcess(t *testing.T) {
 	p := newInproc(t, func(o *sshserver.Options) { o.Exec = true }).listen(t)
-	r := start(t, Options{SSH: p.sshOptions(), Handler: &recorder{}})
+	r := start(t, Options{SSH: p.sshOptions(), Server: serverFor(&recorder{})})
 	runCommandCases(t, r)
 	runSignalCases(t, r)
 }
@@ -163,7 +163,7 @@ func TestRemoteCommandKeepsTokenOut(t *testing.T) {
 func TestSecretsStayOutOfLogs(t *testing.T) {
 	p := newInproc(t, func(o *sshserver.Options) { o.Exec = true }).listen(t)
 	logs := &logBuffer{}
-	r := start(t, Options{SSH: p.sshOptions(), Handler: &recorder{}, Logger: logs.logger(),
+	r := start(t, Options{SSH: p.sshOptions(), Server: serverFor(&recorder{}), Logger: logs.logger(),
 		Backoff: sshconn.Backoff{Initial: 20 * time.Millisecond}})
 	status, err := r.RunCommand(t.Context(), Command{Argv: []string{"true"}, BridgeToken: bridgeToken})
 	if err != nil || status != 0 {

@@ -270,3 +270,9 @@ func wantRunError(t *testing.T, o Options, kind sshconn.ErrorKind, contains []st
 	t.Logf("%v", err)
 	return tun
 }
+
+// serverFor is the tunnel's server for a test handler: what clipbridge
+// passes, with the one timeout a test through the tunnel needs.
+func serverFor(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+}

@@ -1,11 +1,9 @@
 package sshtunnel
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"time"
@@ -20,20 +18,9 @@ const (
 	// DefaultRemoteListen lets the execution host's sshd pick a free
 	// loopback port; the chosen port is then kept across reconnects.
 	DefaultRemoteListen = "127.0.0.1:0"
-	// DefaultReadHeaderTimeout cuts off request heads trickled through the
-	// tunnel (slowloris); agents send their headers at once.
-	DefaultReadHeaderTimeout = 10 * time.Second
-	// DefaultIdleTimeout closes idle keep-alive connections: each one pins an
-	// SSH channel and its window buffers on both hosts.
-	DefaultIdleTimeout = 120 * time.Second
-	// DefaultWriteTimeout is a backstop for one response; it exceeds the
-	// callback API's own upstream timeouts so the handler's error wins.
-	DefaultWriteTimeout = 5 * time.Minute
 	// DefaultShutdownTimeout bounds draining in-flight requests when Run's
 	// context ends, before the SSH connection is closed under them.
 	DefaultShutdownTimeout = 10 * time.Second
-	// DefaultMaxHeaderBytes bounds a request head; Paperclip calls are small.
-	DefaultMaxHeaderBytes = 64 << 10
 )
 
 // Options configure a Tunnel.
@@ -46,22 +33,13 @@ type Options struct {
 	// port 0 the first connect picks the port and reconnects ask for the
 	// same one.
 	RemoteListen string
-	// Handler serves every request arriving through the tunnel. Only it is
-	// reachable through the tunnel. Required unless Server is set.
-	Handler http.Handler
-	// Server, if set, is used instead of a net/http server built from
-	// Handler and the timeouts below (clipbridge passes its h1.Server). The
-	// tunnel owns it: it calls Serve on the forwarded listener and Shutdown
-	// when Run ends, so do not share it with another listener.
-	Server Server
-
-	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout configure
-	// the built server; 0 means the Default* value (ReadTimeout: none, as a
-	// large upload may legitimately take long and the handler bounds stalls
-	// per chunk).
-	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
-	// MaxHeaderBytes bounds a request head; 0 means DefaultMaxHeaderBytes.
-	MaxHeaderBytes int
+	// Server serves every request arriving through the tunnel, and only it
+	// is reachable through the tunnel; its handler and every timeout are
+	// the caller's (clipbridge passes the callback API's own server,
+	// proxy.Handler.NewServer). The tunnel owns it: it calls Serve on the
+	// forwarded listener and Shutdown when Run ends, so do not share it
+	// with another listener. Required.
+	Server *http.Server
 	// ShutdownTimeout bounds the drain when Run's context ends; 0 means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -83,8 +61,8 @@ func (o Options) validate() (netip.AddrPort, error) {
 	if err := o.SSH.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if o.Handler == nil && o.Server == nil {
-		errs = append(errs, errors.New("sshtunnel: a handler is required"))
+	if o.Server == nil || o.Server.Handler == nil {
+		errs = append(errs, errors.New("sshtunnel: a server with a handler is required"))
 	}
 	listen := o.RemoteListen
 	if listen == "" {
@@ -98,18 +76,6 @@ func (o Options) validate() (netip.AddrPort, error) {
 }
 
 func (o Options) withDefaults() Options {
-	if o.ReadHeaderTimeout == 0 {
-		o.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = DefaultWriteTimeout
-	}
-	if o.IdleTimeout == 0 {
-		o.IdleTimeout = DefaultIdleTimeout
-	}
-	if o.MaxHeaderBytes == 0 {
-		o.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -123,28 +89,4 @@ func (o Options) withDefaults() Options {
 		o.Registerer = prometheus.NewRegistry()
 	}
 	return o
-}
-
-// newServer builds the tunnel's http.Server from the options.
-// Server is what the tunnel serves the forwarded listener with:
-// *http.Server, or any server with the same three methods.
-type Server interface {
-	Serve(net.Listener) error
-	Shutdown(context.Context) error
-	Close() error
-}
-
-func (o Options) newServer() Server {
-	if o.Server != nil {
-		return o.Server
-	}
-	return &http.Server{
-		Handler:           o.Handler,
-		ReadHeaderTimeout: o.ReadHeaderTimeout,
-		ReadTimeout:       o.ReadTimeout,
-		WriteTimeout:      o.WriteTimeout,
-		IdleTimeout:       o.IdleTimeout,
-		MaxHeaderBytes:    o.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
-	}
 }

@@ -54,7 +54,7 @@ func TestRealCurlReachesHandler(t *testing.T) {
 		t.Skip("curl not installed")
 	}
 	rec := &recorder{}
-	r := start(t, Options{SSH: realOptions(s, nil), Handler: rec})
+	r := start(t, Options{SSH: realOptions(s, nil), Server: serverFor(rec)})
 
 	// curl on the execution host, started through command mode with the
 	// agent environment, exactly as an agent would call.
@@ -79,7 +79,7 @@ func TestRealCurlReachesHandler(t *testing.T) {
 
 func TestRealTokenNotInRemotePs(t *testing.T) {
 	s := realsshd.StartT(t, realsshd.Config{})
-	r := start(t, Options{SSH: realOptions(s, nil), Handler: &recorder{}})
+	r := start(t, Options{SSH: realOptions(s, nil), Server: serverFor(&recorder{})})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -118,7 +118,7 @@ func TestRealTokenNotInRemotePs(t *testing.T) {
 
 func TestRealCommand(t *testing.T) {
 	s := realsshd.StartT(t, realsshd.Config{})
-	r := start(t, Options{SSH: realOptions(s, nil), Handler: &recorder{}})
+	r := start(t, Options{SSH: realOptions(s, nil), Server: serverFor(&recorder{})})
 	runCommandCases(t, r)
 	runSignalCases(t, r)
 }
@@ -176,7 +176,7 @@ func TestRealFirstConnectErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			o := tc.opts()
-			o.Handler = &recorder{}
+			o.Server = serverFor(&recorder{})
 			wantRunError(t, o, tc.kind, tc.contains)
 		})
 	}
@@ -184,7 +184,7 @@ func TestRealFirstConnectErrors(t *testing.T) {
 
 func TestRealKillServingSession(t *testing.T) {
 	s := realsshd.StartT(t, realsshd.Config{})
-	r := start(t, Options{SSH: realOptions(s, nil), Handler: &recorder{}})
+	r := start(t, Options{SSH: realOptions(s, nil), Server: serverFor(&recorder{})})
 	url := r.URL()
 	client, err := r.Client(t.Context())
 	if err != nil {
@@ -207,7 +207,7 @@ func TestRealKillServingSession(t *testing.T) {
 
 func TestRealRestartSshd(t *testing.T) {
 	s := realsshd.StartT(t, realsshd.Config{})
-	r := start(t, Options{SSH: realOptions(s, nil), Handler: &recorder{}})
+	r := start(t, Options{SSH: realOptions(s, nil), Server: serverFor(&recorder{})})
 	url := r.URL()
 	restarted := time.Now()
 	if err := s.Restart(); err != nil {
@@ -251,7 +251,7 @@ func TestRealStaleSessionHammered(t *testing.T) {
 	s := realsshd.StartT(t, realsshd.Config{ClientAliveInterval: 5 * time.Second, ClientAliveCountMax: 3})
 	relay := realsshd.NewRelayT(t, s.Addr())
 	logs := &logBuffer{}
-	r := start(t, Options{SSH: realOptions(s, relay.Addr()), Handler: &recorder{}, Logger: logs.logger(),
+	r := start(t, Options{SSH: realOptions(s, relay.Addr()), Server: serverFor(&recorder{}), Logger: logs.logger(),
 		Backoff: sshconn.Backoff{Initial: 100 * time.Millisecond}})
 	url := r.URL()
 
@@ -297,7 +297,7 @@ func TestRealBlackholeDetection(t *testing.T) {
 			relay := realsshd.NewRelayT(t, s.Addr())
 			o := realOptions(s, relay.Addr())
 			o.KeepaliveInterval, o.KeepaliveMax = tc.interval, 0
-			r := start(t, Options{SSH: o, Handler: &recorder{}})
+			r := start(t, Options{SSH: o, Server: serverFor(&recorder{})})
 			holed := time.Now()
 			relay.Blackhole()
 			took := waitFor(t, "link declared dead", tc.bound+2*time.Second, func() bool { return !r.Up() })

@@ -105,7 +105,7 @@ func TestKeepaliveDetectionAndBackoffTiming(t *testing.T) {
 		o := m.p.sshOptions()
 		o.DialContext = m.dial
 		reg := prometheus.NewRegistry()
-		tun, err := New(Options{SSH: o, Handler: &recorder{}, Registerer: reg,
+		tun, err := New(Options{SSH: o, Server: serverFor(&recorder{}), Registerer: reg,
 			Backoff: sshconn.Backoff{Rand: func() float64 { return 0.5 }}})
 		if err != nil {
 			t.Fatal(err)

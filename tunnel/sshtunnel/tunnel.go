@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -36,7 +37,7 @@ type Tunnel struct {
 	opts    Options
 	listen  netip.AddrPort // as requested
 	metrics *metrics
-	srv     Server
+	srv     *http.Server
 	ln      *relayListener
 
 	started atomic.Bool
@@ -74,7 +75,7 @@ func New(opts Options) (*Tunnel, error) {
 		opts:    o,
 		listen:  listen,
 		metrics: m,
-		srv:     o.newServer(),
+		srv:     o.Server,
 		ready:   make(chan struct{}),
 		stopped: make(chan struct{}),
 		changed: make(chan struct{}),

@@ -18,7 +18,7 @@ func TestForwardServesHandler(t *testing.T) {
 	p := newInproc(t, nil).listen(t)
 	rec := &recorder{}
 	reg := prometheus.NewRegistry()
-	r := start(t, Options{SSH: p.sshOptions(), Handler: rec, Registerer: reg})
+	r := start(t, Options{SSH: p.sshOptions(), Server: serverFor(rec), Registerer: reg})
 
 	if !strings.HasPrefix(r.URL(), "http://127.0.0.1:") || r.RemoteAddr().Port() == 0 {
 		t.Fatalf("URL = %q, remote %v", r.URL(), r.RemoteAddr())
@@ -67,7 +67,7 @@ func TestFirstConnectFailuresAreClassified(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			defer p.srv.SetRefuseForwards(false)
-			o := Options{SSH: p.sshOptions(), Handler: &recorder{}}
+			o := Options{SSH: p.sshOptions(), Server: serverFor(&recorder{})}
 			tc.modify(&o)
 			tun := wantRunError(t, o, tc.kind, tc.contains)
 			if _, err := tun.Client(t.Context()); !errors.Is(err, ErrStopped) {
@@ -80,8 +80,8 @@ func TestFirstConnectFailuresAreClassified(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	tests := map[string]Options{
 		"no handler":         {SSH: sshconn.Options{Host: "h"}},
-		"no host":            {Handler: &recorder{}},
-		"listen not ip:port": {SSH: sshconn.Options{Host: "h"}, Handler: &recorder{}, RemoteListen: "localhost:0"},
+		"no host":            {Server: serverFor(&recorder{})},
+		"listen not ip:port": {SSH: sshconn.Options{Host: "h"}, Server: serverFor(&recorder{}), RemoteListen: "localhost:0"},
 	}
 	for name, o := range tests {
 		if _, err := New(o); err == nil {
@@ -93,7 +93,7 @@ func TestNewValidates(t *testing.T) {
 func TestReconnectKeepsRemotePort(t *testing.T) {
 	p := newInproc(t, nil).listen(t)
 	reg := prometheus.NewRegistry()
-	r := start(t, Options{SSH: p.sshOptions(), Handler: &recorder{}, Registerer: reg,
+	r := start(t, Options{SSH: p.sshOptions(), Server: serverFor(&recorder{}), Registerer: reg,
 		Backoff: sshconn.Backoff{Initial: 20 * time.Millisecond}})
 	url := r.URL()
 	p.srv.CloseConns() // the server side of the connection dies
@@ -123,7 +123,7 @@ func TestInFlightRequestFailsOnDeadLink(t *testing.T) {
 		<-req.Context().Done()
 		handlerDone <- req.Context().Err()
 	})
-	r := start(t, Options{SSH: p.sshOptions(), Handler: h, ShutdownTimeout: time.Second})
+	r := start(t, Options{SSH: p.sshOptions(), Server: serverFor(h), ShutdownTimeout: time.Second})
 	clientDone := make(chan error, 1)
 	go func() {
 		_, _, err := get(r.URL()+"/slow", 20*time.Second)
@@ -151,7 +151,7 @@ func TestInFlightRequestFailsOnDeadLink(t *testing.T) {
 // hold the connection forever.
 func TestReadHeaderTimeoutThroughTunnel(t *testing.T) {
 	p := newInproc(t, nil).listen(t)
-	r := start(t, Options{SSH: p.sshOptions(), Handler: &recorder{}, ReadHeaderTimeout: 300 * time.Millisecond})
+	r := start(t, Options{SSH: p.sshOptions(), Server: &http.Server{Handler: &recorder{}, ReadHeaderTimeout: 300 * time.Millisecond}})
 	c, err := net.Dial("tcp", strings.TrimPrefix(r.URL(), "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// binPath is the clipbridge binary built once for the black-box tests.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "clipbridge-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "clipbridge")
+	build := exec.Command("go", "build", "-o", binPath, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building clipbridge: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		// Helpers here start goroutines (output scanners, stand-in
+		// upstreams, sshd harnesses): all must be gone after the tests.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// sidecar is a running clipbridge process.
+type sidecar struct {
+	cmd    *exec.Cmd
+	ready  readyLine
+	stdout *lockedBuffer // everything after the ready line
+	stderr *lockedBuffer
+	done   chan struct{}
+	code   int
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startSidecar runs the binary with args and env and waits for its ready
+// line.
+func startSidecar(t *testing.T, env []string, args ...string) *sidecar {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sidecar{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		br := bufio.NewReader(stdout)
+		line, _ := br.ReadString('\n')
+		lines <- line
+		_, _ = io.Copy(s.stdout, br)
+	}()
+	go func() {
+		_ = cmd.Wait()
+		s.code = cmd.ProcessState.ExitCode()
+		close(s.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-s.done
+	})
+	select {
+	case line := <-lines:
+		if err := json.Unmarshal([]byte(line), &s.ready); err != nil {
+			t.Fatalf("ready line %q: %v\nstderr:\n%s", line, err, s.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no ready line; stderr:\n%s", s.stderr.String())
+	}
+	return s
+}
+
+// wait returns the exit status, failing the test after a bound.
+func (s *sidecar) wait(t *testing.T, bound time.Duration) int {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.code
+	case <-time.After(bound):
+		t.Fatalf("still running after %v; stderr:\n%s", bound, s.stderr.String())
+		return -1
+	}
+}
+
+// runBinary runs clipbridge to completion.
+func runBinary(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	_ = cmd.Run()
+	return o.String(), e.String(), cmd.ProcessState.ExitCode()
+}
+
+// recorder is a loopback upstream that records what arrived.
+type recordingUpstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func newRecordingUpstream(t *testing.T, h http.HandlerFunc) *recordingUpstream {
+	u := &recordingUpstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.seen = append(u.seen, r.Clone(context.Background()))
+		u.mu.Unlock()
+		if h != nil {
+			h(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *recordingUpstream) requests() []*http.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*http.Request(nil), u.seen...)
+}
+
+func agentGet(t *testing.T, s *sidecar, path string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.ready.Env.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.ready.Env.Key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func sendSignal(t *testing.T, s *sidecar, sig syscall.Signal) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func adminGet(t *testing.T, s *sidecar, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(s.ready.AdminURL + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func mustContainAll(t *testing.T, text string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(text, p) {
+			t.Errorf("missing %q in:\n%s", p, text)
+		}
+	}
+}
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }

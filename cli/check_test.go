@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/clipbridge/clipbridge/internal/realsshd"
+)
+
+// runCheckBinary runs `clipbridge check` and returns its output and status.
+func runCheckBinary(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	out, stderr, code := runBinary(t, env, append([]string{"check"}, args...)...)
+	return out + stderr, code
+}
+
+func wantLines(t *testing.T, out string, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if !strings.Contains(out, l) {
+			t.Errorf("missing %q in:\n%s", l, out)
+		}
+	}
+}
+
+func TestCheckAllPass(t *testing.T) {
+	srv := realsshd.StartT(t, realsshd.Config{})
+	up := newRecordingUpstream(t, nil)
+	out, code := runCheckBinary(t, append(baseEnv(up.URL), sshEnv(t, srv)...))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	wantLines(t, out, "✓ settings valid", "✓ upstream reachable", "✓ run token accepted", "✓ SSH reachable",
+		"✓ SSH host key trusted", "✓ SSH authentication accepted", "✓ SSH forwarding permitted", "✓ remote port bindable", "preflight passed")
+	if strings.Contains(out, runJWT) {
+		t.Fatal("run token printed")
+	}
+}
+
+func TestCheckFailures(t *testing.T) {
+	srv := realsshd.StartT(t, realsshd.Config{})
+	up := newRecordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+runJWT {
+			w.WriteHeader(401)
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	})
+	ssh := sshEnv(t, srv)
+	with := func(base []string, kv ...string) []string { return append(append([]string{}, base...), kv...) }
+
+	t.Run("invalid settings", func(t *testing.T) {
+		out, code := runCheckBinary(t, baseEnv(up.URL), "--max-inflight", "zero")
+		if code != 2 || !strings.Contains(out, "--max-inflight") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
+	t.Run("upstream unreachable", func(t *testing.T) {
+		out, code := runCheckBinary(t, baseEnv("http://127.0.0.1:1"))
+		if code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		wantLines(t, out, "✗ upstream reachable", "fix: check --upstream", "- run token accepted")
+	})
+	t.Run("run token rejected", func(t *testing.T) {
+		out, code := runCheckBinary(t, with(baseEnv(up.URL), "CLIPBRIDGE_RUN_TOKEN=stale-jwt"))
+		if code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		wantLines(t, out, "✓ upstream reachable", "✗ run token accepted (GET /api/agents/me): upstream answered 401", "expired")
+	})
+	t.Run("ssh unreachable", func(t *testing.T) {
+		out, code := runCheckBinary(t, with(append(baseEnv(up.URL), ssh...), "CLIPBRIDGE_SSH_PORT=1"))
+		if code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		wantLines(t, out, "✗ SSH reachable", "- SSH host key trusted")
+	})
+	t.Run("host key unknown", func(t *testing.T) {
+		empty := filepath.Join(t.TempDir(), "kh")
+		must(t, os.WriteFile(empty, nil, 0o600))
+		out, code := runCheckBinary(t, with(append(baseEnv(up.URL), ssh...), "CLIPBRIDGE_SSH_KNOWN_HOSTS_FILE="+empty))
+		if code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		wantLines(t, out, "✓ SSH reachable", "✗ SSH host key trusted", "SHA256:", "- SSH authentication accepted")
+	})
+	t.Run("auth rejected", func(t *testing.T) {
+		other := realsshd.StartT(t, realsshd.Config{}) // a different client key
+		key := filepath.Join(t.TempDir(), "other")
+		must(t, os.WriteFile(key, other.ClientKeyPEM, 0o600))
+		out, code := runCheckBinary(t, with(append(baseEnv(up.URL), ssh...), "CLIPBRIDGE_SSH_KEY_FILE="+key))
+		if code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		wantLines(t, out, "✓ SSH host key trusted", "✗ SSH authentication accepted", "- SSH forwarding permitted")
+	})
+	t.Run("forwarding disabled", func(t *testing.T) {
+		off := realsshd.StartT(t, realsshd.Config{AllowTCPForwarding: "no"})
+		out, code := runCheckBinary(t, append(baseEnv(up.URL), sshEnv(t, off)...))
+		if code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		wantLines(t, out, "✓ SSH authentication accepted", "✗ SSH forwarding permitted", "AllowTcpForwarding", "- remote port bindable")
+	})
+	t.Run("remote port taken", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0") // the execution host is this machine
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		out, code := runCheckBinary(t, append(baseEnv(up.URL), ssh...), "--remote-listen", "127.0.0.1:"+port)
+		if code != 1 {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+		wantLines(t, out, "✓ SSH forwarding permitted", "✗ remote port bindable", "in use")
+	})
+	t.Run("queue dir not writable", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "file")
+		must(t, os.WriteFile(file, nil, 0o600))
+		out, code := runCheckBinary(t, baseEnv(up.URL), "--queue-dir", filepath.Join(file, "queue"))
+		if code != 1 {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+		wantLines(t, out, "✗ queue dir writable through the local runner", "fix: create the directory")
+	})
+	t.Run("queue dir over ssh", func(t *testing.T) {
+		out, code := runCheckBinary(t, append(baseEnv(up.URL), ssh...), "--queue-dir", filepath.Join(t.TempDir(), "q"))
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+		wantLines(t, out, "✓ queue dir writable through the ssh runner")
+	})
+}

@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/clipbridge/clipbridge/tunnel/queue"
+)
+
+// runGateway is the sandbox side of queue_v1: a drop-in for Paperclip's
+// paperclip-bridge-server.mjs, configured by the same PAPERCLIP_BRIDGE_*
+// variables. A bind failure or an unsupported mode exits 1.
+func runGateway(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if args[0] == "-h" || args[0] == "--help" {
+			fmt.Fprint(stdout, gatewayHelp)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "clipbridge gateway: takes no arguments (it is configured by PAPERCLIP_BRIDGE_* variables)\n")
+		return exitUsage
+	}
+	if err := queue.RunGateway(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "[paperclip-bridge] server error: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+const gatewayHelp = `Usage: clipbridge gateway
+
+Runs in the sandbox: serves PAPERCLIP_API_URL for the agent and relays each
+call through the queue directory to the host worker (clipbridge serve
+--queue-dir, or Paperclip's own worker). Configured like Paperclip's gateway:
+
+  PAPERCLIP_BRIDGE_QUEUE_DIR            queue directory (required)
+  PAPERCLIP_BRIDGE_TOKEN                bridge token agents present (required)
+  PAPERCLIP_BRIDGE_HOST / _PORT         bind address (127.0.0.1 / 0)
+  PAPERCLIP_BRIDGE_RESPONSE_TIMEOUT_MS  wait for a response (30000)
+  PAPERCLIP_BRIDGE_POLL_INTERVAL_MS     response poll fallback (100)
+  PAPERCLIP_BRIDGE_MAX_QUEUE_DEPTH      queued requests (64)
+  PAPERCLIP_BRIDGE_MAX_BODY_BYTES       body cap (10551296)
+  PAPERCLIP_API_BRIDGE_MODE             must be queue_v1 if set
+`
+
+// runQueueAgent is the long-lived helper the host worker starts on the
+// execution host (through the runner) when our binary is there: it watches
+// the queue directory with inotify and performs the worker's file
+// operations, so an idle run costs no execs.
+func runQueueAgent(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
+	if err := queue.RunAgent(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "clipbridge queue-agent: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
