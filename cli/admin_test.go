@@ -25,7 +25,9 @@ func TestRunAdminReportsServeFailure(t *testing.T) {
 	}
 	defer ln.Close()
 	done := make(chan error, 1)
-	go func() { done <- runAdmin(adminServer(prometheus.NewRegistry(), &readiness{}), brokenListener{ln}, make(chan struct{})) }()
+	go func() {
+		done <- runAdmin(adminServer(prometheus.NewRegistry(), &readiness{}), brokenListener{ln}, make(chan struct{}))
+	}()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "admin listener") {
