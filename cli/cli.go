@@ -33,6 +33,9 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "version", "--version":
+		if code, ok := noArguments("version", rest, "Usage: clipbridge version\n\nPrints the version, Go version and commit.\n", stdout, stderr); !ok {
+			return code
+		}
 		writeVersion(stdout, b)
 		return exitOK
 	case "help", "-h", "--help":
@@ -45,7 +48,7 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 	case "gateway":
 		return runGateway(ctx, rest, getenv, stdout, stderr)
 	case "queue-agent":
-		return runQueueAgent(ctx, getenv, stdout, stderr)
+		return runQueueAgent(ctx, rest, getenv, stdout, stderr)
 	case "serve", "demo", "check":
 	default:
 		fmt.Fprintf(stderr, "clipbridge: unknown command %q\n", cmd)
@@ -89,6 +92,8 @@ Commands:
   health    probe a running sidecar's admin /readyz (for container health checks)
   standin   serve the demo's stand-in Paperclip API on its own
   gateway   run the queue_v1 gateway in the sandbox (Paperclip's, without Node)
+  queue-agent
+            in the sandbox, started by the host worker: the queue's file operations, with inotify
   version   print the version, Go version and commit
 
 Run "clipbridge <command> --help" for the settings of a command.

@@ -78,7 +78,9 @@ func (e usageError) Is(target error) bool { return target == ErrUsage }
 // Load parses the arguments of subcommand cmd (args excludes the
 // subcommand itself) over the environment read through getenv. It
 // returns flag.ErrHelp when help was asked for (see Help); any other
-// error wraps ErrUsage and lists every problem found.
+// error wraps ErrUsage and lists every problem found. With an invalid
+// setting (not a malformed command line) the config is returned with the
+// error, holding whatever did resolve.
 func Load(cmd string, args []string, getenv func(string) string) (*Config, error) {
 	settings, err := settingsFor(cmd)
 	if err != nil {
@@ -91,7 +93,7 @@ func Load(cmd string, args []string, getenv func(string) string) (*Config, error
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
-		return nil, Usagef("%v (see clipbridge %s --help)", err, cmd)
+		return nil, Usagef("%v (see clipbridge %s --help)", FlagError(err), cmd)
 	}
 	c := &Config{Command: fs.Args()}
 	errs := resolve(c, settings, fs, values, getenv)
@@ -105,7 +107,9 @@ func Load(cmd string, args []string, getenv func(string) string) (*Config, error
 		errs = append(errs, c.finishTransport()...)
 	}
 	if len(errs) > 0 {
-		return nil, Usagef("invalid settings:\n%w", errors.Join(errs...))
+		// c is returned too: what did resolve (the log format, say) decides
+		// how the error is reported.
+		return c, Usagef("invalid settings:\n%w", errors.Join(errs...))
 	}
 	return c, nil
 }
