@@ -61,7 +61,14 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 		return exitOK
 	}
 	if err != nil {
-		return reportError(stderr, err)
+		format := "auto"
+		if cfg != nil {
+			format = cfg.LogFormat
+		}
+		if cmd == "check" {
+			return reportFatal(stderr, format, "", err)
+		}
+		return reportStartup(stdout, stderr, format, failedAs(codeConfig, err))
 	}
 	switch cmd {
 	case "demo":
@@ -71,15 +78,6 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 	default:
 		return runServe(ctx, cfg, b, getenv, stdout, stderr)
 	}
-}
-
-// reportError prints err, one problem per line, and picks the exit status.
-func reportError(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "clipbridge: %v\n", err)
-	if errors.Is(err, config.ErrUsage) {
-		return exitUsage
-	}
-	return exitFailure
 }
 
 func writeUsage(w io.Writer) {

@@ -35,15 +35,24 @@ func runServe(ctx context.Context, cfg *config.Config, b Build, getenv func(stri
 	if err := harden.NoDump(); err != nil {
 		log.Warn("could not mark the process undumpable; same-user processes can read its environment", "error", err)
 	}
-	err := serve(ctx, cfg, b, getenv, log, stdout, stderr, nil)
+	return exitCode(serve(ctx, cfg, b, getenv, log, stdout, stderr, nil), cfg, stdout, stderr)
+}
+
+// exitCode reports how serve ended and picks the exit status: the agent
+// command's own, 0 after a clean stop, and for a failure the error line
+// (on stdout too, before the ready line) and 1 or 2.
+func exitCode(err error, cfg *config.Config, stdout, stderr io.Writer) int {
 	var status exitStatus
+	var early *startupError
 	switch {
 	case errors.As(err, &status):
 		return int(status)
 	case errors.Is(err, errStoppedBeforeReady):
 		return exitOK
+	case errors.As(err, &early):
+		return reportStartup(stdout, stderr, cfg.LogFormat, err)
 	case err != nil:
-		return reportError(stderr, err)
+		return reportFatal(stderr, cfg.LogFormat, "", err)
 	}
 	return exitOK
 }
@@ -60,7 +69,7 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 	reg := metrics.NewRegistry(b.Version, b.commitOrVCS())
 	rules, err := loadRules(cfg.RoutesFile)
 	if err != nil {
-		return err
+		return failedAs(codeConfig, err)
 	}
 	// In command mode a signal goes to the command, and the tunnel stays
 	// up until the command has ended; so the run does not end with ctx.
@@ -98,14 +107,14 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 		Registerer:      reg,
 	})
 	if err != nil {
-		return err
+		return failedAs(codeInternal, err)
 	}
 	defer handler.CloseIdle()
 
 	// Listen first, then serve: a bind error surfaces here.
 	adminLn, err := net.Listen("tcp", cfg.AdminListen)
 	if err != nil {
-		return fmt.Errorf("--admin-listen %s: %w", cfg.AdminListen, err)
+		return failedAs(codeListen, fmt.Errorf("--admin-listen %s: %w", cfg.AdminListen, err))
 	}
 	var tr transport
 	switch cfg.Mode() {
@@ -118,7 +127,7 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 	}
 	if err != nil {
 		adminLn.Close()
-		return err
+		return failedAs(startupCode(err), err)
 	}
 	ready := &readiness{checks: []func() bool{tr.Up}}
 
@@ -138,7 +147,7 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 	case <-tr.Ready():
 	case <-gctx.Done():
 		if err := g.Wait(); err != nil {
-			return err
+			return failedAs(startupCode(err), err)
 		}
 		return errStoppedBeforeReady
 	}
@@ -148,7 +157,7 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 		if err := writeEnvFile(cfg.EnvFile, env); err != nil {
 			abort(err)
 			_ = g.Wait()
-			return err
+			return failedAs(codeEnvFile, err)
 		}
 	}
 	ready.serving.Store(gctx.Err() == nil)

@@ -52,7 +52,7 @@ type localTransport struct {
 func newLocal(cfg *config.Config, h *proxy.Handler, log *slog.Logger) (*localTransport, error) {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %s: %w", cfg.Listen, err)
+		return nil, failedAs(codeListen, fmt.Errorf("--listen %s: %w", cfg.Listen, err))
 	}
 	return &localTransport{
 		srv: h.NewServer(log.With("component", "http")), ln: ln, drain: cfg.DrainTimeout, log: log,

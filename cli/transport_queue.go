@@ -35,7 +35,7 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 	getenv func(string) string, log *slog.Logger) (*queueTransport, error) {
 	rn, closeRunner, err := newRunner(cfg, reg, getenv, log)
 	if err != nil {
-		return nil, err
+		return nil, failedAs(codeQueue, err)
 	}
 	qt := &queueTransport{e: agentEnv{Mode: "queue_v1", QueueDir: cfg.Queue.Dir}, closeRunner: closeRunner,
 		ready: make(chan struct{}), log: log}
@@ -44,7 +44,7 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 		if bin == "" {
 			if bin, err = os.Executable(); err != nil {
 				closeRunner()
-				return nil, fmt.Errorf("--start-gateway: cannot find this binary to copy: %w", err)
+				return nil, failedAs(codeGateway, fmt.Errorf("--start-gateway: cannot find this binary to copy: %w", err))
 			}
 		}
 		qt.gw, err = queue.StartGateway(ctx, queue.LaunchOptions{
@@ -57,7 +57,7 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 		})
 		if err != nil {
 			closeRunner()
-			return nil, config.Usagef("--start-gateway: %v", err)
+			return nil, failedAs(codeGateway, config.Usagef("--start-gateway: %v", err))
 		}
 		ae := qt.gw.AgentEnv()
 		qt.e.URL, qt.e.Key = ae["PAPERCLIP_API_URL"], ae["PAPERCLIP_API_KEY"]
@@ -89,7 +89,7 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 			qt.gw.Stop()
 		}
 		closeRunner()
-		return nil, config.Usage(err)
+		return nil, failedAs(codeQueue, config.Usage(err))
 	}
 	return qt, nil
 }
@@ -111,7 +111,7 @@ func (q *queueTransport) Run(ctx context.Context) error {
 	g.Go(func() error {
 		defer close(workerDone)
 		if err := q.w.Run(ctx); err != nil {
-			return config.Usagef("--queue-dir %s: %v", q.e.QueueDir, err)
+			return failedAs(codeQueue, config.Usagef("--queue-dir %s: %v", q.e.QueueDir, err))
 		}
 		return nil
 	})

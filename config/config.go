@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -47,6 +48,8 @@ type Config struct {
 	DrainTimeout    time.Duration
 	LogFormat       string // auto, json or text
 	LogLevel        string // debug, info, warn or error
+	// CheckJSON makes `check` print one JSON report instead of lines.
+	CheckJSON bool
 
 	// SSH and Queue configure the transports (see Mode).
 	SSH   SSH
@@ -123,6 +126,18 @@ func Help(w io.Writer, cmd string) {
 	writeHelp(w, cmd, synopsis[cmd], settings)
 }
 
+// checkSettings are check's own.
+var checkSettings = []setting{
+	{flag: "json", env: "CLIPBRIDGE_CHECK_JSON", boolean: true,
+		usage: "print one JSON report ({\"ok\":...,\"steps\":[...]}) instead of a line per step",
+		set: func(c *Config, v string) (err error) {
+			if c.CheckJSON, err = strconv.ParseBool(v); err != nil {
+				return errors.New("want true or false")
+			}
+			return nil
+		}},
+}
+
 func concat(lists ...[]setting) []setting {
 	var out []setting
 	for _, l := range lists {
@@ -139,8 +154,10 @@ var synopsis = map[string]string{
 
 func settingsFor(cmd string) ([]setting, error) {
 	switch cmd {
-	case "serve", "check":
+	case "serve":
 		return concat(upstreamSettings, listenerSettings, sshSettings, queueSettings), nil
+	case "check":
+		return concat(upstreamSettings, listenerSettings, sshSettings, queueSettings, checkSettings), nil
 	case "demo":
 		return listenerSettings, nil
 	}
