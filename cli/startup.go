@@ -17,12 +17,12 @@ import (
 // taken" without parsing prose. They are part of the contract (README,
 // "Start-up failures"); add new ones, never rename one.
 const (
-	codeConfig           = "config"            // a setting is missing or invalid
-	codeListen           = "listen"            // --listen or --admin-listen could not bind
-	codeSSHConfig        = "ssh_config"        // the key or known_hosts could not be used
-	codeSSHUnreachable   = "ssh_unreachable"   // no TCP connection to the SSH host
-	codeSSHHandshake     = "ssh_handshake"     // SSH handshake failed (not auth, not host key)
-	codeSSHAuth          = "ssh_auth"          // every authentication method was rejected
+	codeConfig           = "config"          // a setting is missing or invalid
+	codeListen           = "listen"          // --listen or --admin-listen could not bind
+	codeSSHConfig        = "ssh_config"      // the key or known_hosts could not be used
+	codeSSHUnreachable   = "ssh_unreachable" // no TCP connection to the SSH host
+	codeSSHHandshake     = "ssh_handshake"   // SSH handshake failed (not auth, not host key)
+	codeSSHAuth          = "ssh_auth"        // every authentication method was rejected
 	codeSSHHostKeyUnkown = "ssh_host_key_unknown"
 	codeSSHHostKeyChange = "ssh_host_key_changed"
 	codeSSHForward       = "ssh_forward_refused" // the remote port forward was refused
