@@ -26,7 +26,7 @@ func TestRunAdminReportsServeFailure(t *testing.T) {
 	defer ln.Close()
 	done := make(chan error, 1)
 	go func() {
-		done <- runAdmin(adminServer(prometheus.NewRegistry(), &readiness{}), brokenListener{ln}, make(chan struct{}))
+		done <- runAdmin(adminServer(prometheus.NewRegistry(), &readiness{}, nil), brokenListener{ln}, make(chan struct{}))
 	}()
 	select {
 	case err := <-done:
@@ -47,7 +47,7 @@ func TestRunAdminStopsAfterDrain(t *testing.T) {
 	}
 	drained := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- runAdmin(adminServer(prometheus.NewRegistry(), &readiness{}), ln, drained) }()
+	go func() { done <- runAdmin(adminServer(prometheus.NewRegistry(), &readiness{}, nil), ln, drained) }()
 	close(drained)
 	if err := <-done; err != nil {
 		t.Fatalf("runAdmin = %v", err)

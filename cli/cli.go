@@ -43,6 +43,8 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 		return exitOK
 	case "health":
 		return runHealth(ctx, rest, getenv, stdout, stderr)
+	case "status":
+		return runStatus(ctx, rest, getenv, stdout, stderr)
 	case "standin":
 		return runStandin(ctx, rest, getenv, stdout, stderr)
 	case "gateway":
@@ -88,6 +90,7 @@ Commands:
   demo      run the sidecar against a built-in stand-in control plane
   check     preflight: the same settings as serve; checks each step and says how to fix it
   health    probe a running sidecar's admin /readyz (for container health checks)
+  status    show what a running sidecar is doing (its admin /status)
   standin   serve the demo's stand-in Paperclip API on its own
   gateway   run the queue_v1 gateway in the sandbox (Paperclip's, without Node)
   queue-agent

@@ -14,7 +14,7 @@ var singleDashFlag = regexp.MustCompile(`\n\s+-[a-z]`)
 // named as typed (two dashes) on stderr and exits 2; so does a stray
 // argument to a command that takes none.
 func TestEverySubcommandHelpAndUsageErrors(t *testing.T) {
-	commands := []string{"serve", "demo", "check", "health", "standin", "gateway", "queue-agent", "version"}
+	commands := []string{"serve", "demo", "check", "health", "status", "standin", "gateway", "queue-agent", "version"}
 	for _, cmd := range commands {
 		t.Run(cmd, func(t *testing.T) {
 			out, errOut, code := runBinary(t, nil, cmd, "--help")

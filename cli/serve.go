@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/clipbridge/clipbridge/config"
 	"github.com/clipbridge/clipbridge/internal/harden"
@@ -66,6 +67,10 @@ func exitCode(err error, cfg *config.Config, stdout, stderr io.Writer) int {
 // once the ready line is out (demo prints its human block).
 func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string) string, log *slog.Logger,
 	stdout, stderr io.Writer, onReady func(agentEnv, string)) error {
+	started := time.Now()
+	// Every warning or error is also kept, the last one, for /status.
+	tap := newErrorTap(log.Handler())
+	log = slog.New(tap)
 	reg := metrics.NewRegistry(b.Version, b.commitOrVCS())
 	rules, err := loadRules(cfg.RoutesFile)
 	if err != nil {
@@ -130,6 +135,11 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 		return failedAs(startupCode(err), err)
 	}
 	ready := &readiness{checks: []func() bool{tr.Up}}
+	status := &statusSource{mode: string(cfg.Mode()), version: b.Version, commit: b.commitOrVCS(),
+		upstream: cfg.Upstream.Redacted(), started: started, ready: ready, tr: tr, reg: reg, errs: tap}
+	if tf != nil {
+		status.tokenPath, status.tokenSince = cfg.RunTokenFile, tf.Since
+	}
 
 	g, gctx := errgroup.WithContext(runCtx)
 	// Readiness goes false the moment the run starts to end.
@@ -141,7 +151,7 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 	g.Go(func() error { defer close(drained); return tr.Run(gctx) })
 	// The admin listener outlives the drain, so /metrics and /readyz
 	// answer until the transport has stopped.
-	g.Go(func() error { return runAdmin(adminServer(reg, ready), adminLn, drained) })
+	g.Go(func() error { return runAdmin(adminServer(reg, ready, status), adminLn, drained) })
 
 	select {
 	case <-tr.Ready():
