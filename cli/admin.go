@@ -28,12 +28,15 @@ func (r *readiness) ready() bool {
 	return true
 }
 
-// adminServer serves /metrics, /healthz and /readyz on the local admin
+// adminServer serves /metrics, /healthz, /readyz and /status on the local admin
 // listener. It is never handed to a tunnel, so nothing on the execution
 // host can reach it.
-func adminServer(reg *prometheus.Registry, ready *readiness) *http.Server {
+func adminServer(reg *prometheus.Registry, ready *readiness, status *statusSource) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler(reg))
+	if status != nil {
+		mux.Handle("GET /status", statusHandler(status))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

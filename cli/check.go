@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,25 +22,69 @@ import (
 // checkTimeout bounds each network step of the preflight.
 const checkTimeout = 10 * time.Second
 
-// checker prints one line per preflight step.
+// checker records each preflight step and, unless the report is JSON,
+// prints it as it goes.
 type checker struct {
 	w      io.Writer
+	json   bool
 	failed bool
+	steps  []checkStep
 }
 
-func (c *checker) pass(step string) { fmt.Fprintf(c.w, "✓ %s\n", step) }
+// checkStep is one step of the report; in JSON, the "steps" array.
+type checkStep struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"` // pass, fail or skip
+	Problem string `json:"problem,omitempty"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+func (c *checker) pass(step string) {
+	c.steps = append(c.steps, checkStep{Name: step, Status: "pass"})
+	if !c.json {
+		fmt.Fprintf(c.w, "✓ %s\n", step)
+	}
+}
 
 func (c *checker) fail(step, problem, fix string) {
 	c.failed = true
-	fmt.Fprintf(c.w, "✗ %s: %s\n    fix: %s\n", step, problem, fix)
+	c.steps = append(c.steps, checkStep{Name: step, Status: "fail", Problem: problem, Fix: fix})
+	if !c.json {
+		fmt.Fprintf(c.w, "✗ %s: %s\n    fix: %s\n", step, problem, fix)
+	}
 }
 
-func (c *checker) skip(step, why string) { fmt.Fprintf(c.w, "- %s: not checked (%s)\n", step, why) }
+func (c *checker) skip(step, why string) {
+	c.steps = append(c.steps, checkStep{Name: step, Status: "skip", Problem: why})
+	if !c.json {
+		fmt.Fprintf(c.w, "- %s: not checked (%s)\n", step, why)
+	}
+}
+
+// finish prints the verdict (or the whole JSON report) and returns the
+// exit status: 0 only if every step passed.
+func (c *checker) finish() int {
+	if c.json {
+		b, _ := json.Marshal(struct {
+			OK    bool        `json:"ok"`
+			Steps []checkStep `json:"steps"`
+		}{!c.failed, c.steps})
+		fmt.Fprintf(c.w, "%s\n", b)
+	} else if c.failed {
+		fmt.Fprintln(c.w, "preflight failed")
+	} else {
+		fmt.Fprintln(c.w, "preflight passed")
+	}
+	if c.failed {
+		return exitFailure
+	}
+	return exitOK
+}
 
 // runCheck is the preflight a person runs before the first agent run,
 // with the same settings as serve. It exits 0 only if every step passes.
 func runCheck(ctx context.Context, cfg *config.Config, b Build, getenv func(string) string, stdout, _ io.Writer) int {
-	c := &checker{w: stdout}
+	c := &checker{w: stdout, json: cfg.CheckJSON}
 	c.pass("settings valid")
 	if _, err := loadRules(cfg.RoutesFile); err != nil {
 		c.fail("routes file", err.Error(), "fix the lines named above; each is \"METHOD REGEX\"")
@@ -56,12 +101,7 @@ func runCheck(ctx context.Context, cfg *config.Config, b Build, getenv func(stri
 			c.skip(fmt.Sprintf("queue dir writable through the %s runner", cfg.Queue.Runner), "SSH failed")
 		}
 	}
-	if c.failed {
-		fmt.Fprintln(stdout, "preflight failed")
-		return exitFailure
-	}
-	fmt.Fprintln(stdout, "preflight passed")
-	return exitOK
+	return c.finish()
 }
 
 // checkUpstream calls GET /api/agents/me with the run token, as an agent's

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -137,4 +138,42 @@ func TestCheckFailures(t *testing.T) {
 		}
 		wantLines(t, out, "✓ queue dir writable through the ssh runner")
 	})
+}
+
+// check --json prints one JSON report a launcher can act on: ok, and
+// each step with its status and, for a failure, the problem and the fix.
+func TestCheckJSON(t *testing.T) {
+	up := newRecordingUpstream(t, nil)
+	for _, tc := range []struct {
+		name     string
+		upstream string
+		ok       bool
+		code     int
+		failed   string
+	}{
+		{"all pass", up.URL, true, 0, ""},
+		{"upstream unreachable", "http://127.0.0.1:1", false, 1, "upstream reachable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, _, code := runBinary(t, baseEnv(tc.upstream), "check", "--json")
+			var report struct {
+				OK    bool        `json:"ok"`
+				Steps []checkStep `json:"steps"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &report); err != nil || strings.Count(strings.TrimSpace(stdout), "\n") != 0 {
+				t.Fatalf("stdout is not one JSON report: %v\n%s", err, stdout)
+			}
+			if report.OK != tc.ok || code != tc.code || len(report.Steps) < 2 {
+				t.Fatalf("ok %v exit %d steps %+v", report.OK, code, report.Steps)
+			}
+			for _, s := range report.Steps {
+				if s.Name == tc.failed && (s.Status != "fail" || s.Problem == "" || s.Fix == "") {
+					t.Fatalf("step %+v, want a failure with problem and fix", s)
+				}
+			}
+			if strings.Contains(stdout, runJWT) {
+				t.Fatal("run token printed")
+			}
+		})
+	}
 }

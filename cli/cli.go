@@ -33,6 +33,9 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "version", "--version":
+		if code, ok := noArguments("version", rest, "Usage: clipbridge version\n\nPrints the version, Go version and commit.\n", stdout, stderr); !ok {
+			return code
+		}
 		writeVersion(stdout, b)
 		return exitOK
 	case "help", "-h", "--help":
@@ -40,12 +43,14 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 		return exitOK
 	case "health":
 		return runHealth(ctx, rest, getenv, stdout, stderr)
+	case "status":
+		return runStatus(ctx, rest, getenv, stdout, stderr)
 	case "standin":
 		return runStandin(ctx, rest, getenv, stdout, stderr)
 	case "gateway":
 		return runGateway(ctx, rest, getenv, stdout, stderr)
 	case "queue-agent":
-		return runQueueAgent(ctx, getenv, stdout, stderr)
+		return runQueueAgent(ctx, rest, getenv, stdout, stderr)
 	case "serve", "demo", "check":
 	default:
 		fmt.Fprintf(stderr, "clipbridge: unknown command %q\n", cmd)
@@ -58,7 +63,14 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 		return exitOK
 	}
 	if err != nil {
-		return reportError(stderr, err)
+		format := "auto"
+		if cfg != nil {
+			format = cfg.LogFormat
+		}
+		if cmd == "check" {
+			return reportFatal(stderr, format, "", err)
+		}
+		return reportStartup(stdout, stderr, format, failedAs(codeConfig, err))
 	}
 	switch cmd {
 	case "demo":
@@ -70,15 +82,6 @@ func Run(ctx context.Context, b Build, args []string, getenv func(string) string
 	}
 }
 
-// reportError prints err, one problem per line, and picks the exit status.
-func reportError(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "clipbridge: %v\n", err)
-	if errors.Is(err, config.ErrUsage) {
-		return exitUsage
-	}
-	return exitFailure
-}
-
 func writeUsage(w io.Writer) {
 	fmt.Fprint(w, `Usage: clipbridge <command> [settings]
 
@@ -87,8 +90,11 @@ Commands:
   demo      run the sidecar against a built-in stand-in control plane
   check     preflight: the same settings as serve; checks each step and says how to fix it
   health    probe a running sidecar's admin /readyz (for container health checks)
+  status    show what a running sidecar is doing (its admin /status)
   standin   serve the demo's stand-in Paperclip API on its own
   gateway   run the queue_v1 gateway in the sandbox (Paperclip's, without Node)
+  queue-agent
+            in the sandbox, started by the host worker: the queue's file operations, with inotify
   version   print the version, Go version and commit
 
 Run "clipbridge <command> --help" for the settings of a command.

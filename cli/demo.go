@@ -26,7 +26,7 @@ func runDemo(ctx context.Context, cfg *config.Config, b Build, stdout, stderr io
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return reportError(stderr, fmt.Errorf("demo upstream: %w", err))
+		return reportStartup(stdout, stderr, cfg.LogFormat, failedAs(codeListen, fmt.Errorf("demo upstream: %w", err)))
 	}
 	up := &http.Server{Handler: standin.New(runToken.Reveal(), cfg.RunID), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = up.Serve(ln) }()
@@ -38,7 +38,7 @@ func runDemo(ctx context.Context, cfg *config.Config, b Build, stdout, stderr io
 	// here and presents a pinned host key.
 	sshSrv, err := startDemoSSH(cfg)
 	if err != nil {
-		return reportError(stderr, fmt.Errorf("demo ssh server: %w", err))
+		return reportStartup(stdout, stderr, cfg.LogFormat, failedAs(codeInternal, fmt.Errorf("demo ssh server: %w", err)))
 	}
 	defer sshSrv.Close()
 	noEnv := func(string) string { return "" } // no ssh-agent, no ~/.ssh keys: only the demo key
@@ -65,10 +65,7 @@ Press Ctrl-C to stop.
 
 `, cfg.Upstream, sshSrv.Addr(), env.URL, env.Key, adminURL, adminURL)
 	})
-	if err != nil {
-		return reportError(stderr, err)
-	}
-	return exitOK
+	return exitCode(err, cfg, stdout, stderr)
 }
 
 // startDemoSSH starts the demo's SSH server and points cfg at it.

@@ -16,22 +16,13 @@ import (
 // with the same CLIPBRIDGE_ADMIN_LISTEN the sidecar uses.
 func runHealth(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	def := getenv("CLIPBRIDGE_ADMIN_LISTEN")
 	addr := fs.String("admin", def, "admin listener to probe, host:port (env CLIPBRIDGE_ADMIN_LISTEN)")
 	path := fs.String("path", "/readyz", "path to probe: /readyz (serving) or /healthz (alive)")
 	timeout := fs.Duration("timeout", 2*time.Second, "give up after this long")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: clipbridge health [--admin host:port] [--path /readyz] [--timeout 2s]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := subcommandFlags(fs, "Usage: clipbridge health [--admin host:port] [--path /readyz] [--timeout 2s]",
+		args, stdout, stderr); !ok {
+		return code
 	}
 	host, port, err := net.SplitHostPort(*addr)
 	if err != nil || port == "0" {

@@ -11,14 +11,16 @@ import (
 
 // runGateway is the sandbox side of queue_v1: a drop-in for Paperclip's
 // paperclip-bridge-server.mjs, configured by the same PAPERCLIP_BRIDGE_*
-// variables. A bind failure or an unsupported mode exits 1.
+// variables. A configuration error (an unsupported mode, a missing token)
+// exits 2; a failure while serving (a bind failure) exits 1.
 func runGateway(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		if args[0] == "-h" || args[0] == "--help" {
-			fmt.Fprint(stdout, gatewayHelp)
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "clipbridge gateway: takes no arguments (it is configured by PAPERCLIP_BRIDGE_* variables)\n")
+	if code, ok := noArguments("gateway", args, gatewayHelp, stdout, stderr); !ok {
+		return code
+	}
+	// A configuration error is the caller's (exit 2), reported in the
+	// gateway's own words; a failure while serving is 1.
+	if _, err := queue.LoadGatewayConfig(getenv); err != nil {
+		fmt.Fprintf(stderr, "[paperclip-bridge] server error: %v\n", err)
 		return exitUsage
 	}
 	if err := queue.RunGateway(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
@@ -48,10 +50,22 @@ call through the queue directory to the host worker (clipbridge serve
 // execution host (through the runner) when our binary is there: it watches
 // the queue directory with inotify and performs the worker's file
 // operations, so an idle run costs no execs.
-func runQueueAgent(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
+func runQueueAgent(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if code, ok := noArguments("queue-agent", args, queueAgentHelp, stdout, stderr); !ok {
+		return code
+	}
 	if err := queue.RunAgent(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "clipbridge queue-agent: %v\n", err)
 		return exitFailure
 	}
 	return exitOK
 }
+
+const queueAgentHelp = `Usage: clipbridge queue-agent
+
+Runs on the execution host, started by the host worker through its runner
+(serve --queue-dir with an ssh or exec runner, once --start-gateway has
+copied this binary there). It speaks the worker's co-process protocol on
+stdin and stdout and watches PAPERCLIP_BRIDGE_QUEUE_DIR with inotify, so an
+idle run costs no execs. Not meant to be started by hand.
+`

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/clipbridge/clipbridge/config"
 	"github.com/clipbridge/clipbridge/internal/harden"
@@ -15,11 +18,8 @@ import (
 	"github.com/clipbridge/clipbridge/metrics"
 	"github.com/clipbridge/clipbridge/proxy"
 	"github.com/clipbridge/clipbridge/proxy/budget"
+	"golang.org/x/sync/errgroup"
 )
-
-// errDrainTimeout reports in-flight requests still running when
-// --drain-timeout ran out: exit status 1.
-var errDrainTimeout = errors.New("drain timed out with requests still in flight")
 
 // exitStatus carries the exit status of the command run with "-- cmd".
 type exitStatus int
@@ -36,47 +36,60 @@ func runServe(ctx context.Context, cfg *config.Config, b Build, getenv func(stri
 	if err := harden.NoDump(); err != nil {
 		log.Warn("could not mark the process undumpable; same-user processes can read its environment", "error", err)
 	}
-	err := serve(ctx, cfg, b, getenv, log, stdout, stderr, nil)
+	return exitCode(serve(ctx, cfg, b, getenv, log, stdout, stderr, nil), cfg, stdout, stderr)
+}
+
+// exitCode reports how serve ended and picks the exit status: the agent
+// command's own, 0 after a clean stop, and for a failure the error line
+// (on stdout too, before the ready line) and 1 or 2.
+func exitCode(err error, cfg *config.Config, stdout, stderr io.Writer) int {
 	var status exitStatus
+	var early *startupError
 	switch {
 	case errors.As(err, &status):
 		return int(status)
 	case errors.Is(err, errStoppedBeforeReady):
 		return exitOK
+	case errors.As(err, &early):
+		return reportStartup(stdout, stderr, cfg.LogFormat, err)
 	case err != nil:
-		return reportError(stderr, err)
+		return reportFatal(stderr, cfg.LogFormat, "", err)
 	}
 	return exitOK
 }
 
-// serve wires the pieces together: one callback handler, the transport
-// the settings select, and the admin listener. onReady, if set, is called
-// with the agent env once the ready line is out (demo prints its human
-// block).
+// serve wires the pieces together and runs them as one: the callback
+// handler, the transport the settings select, the admin listener, the
+// token-file watcher, and the agent command. Each is built first (so a
+// bad setting fails before anything runs), then each long-running part
+// runs in one errgroup: the first to fail ends the run with its error,
+// and every part drains. onReady, if set, is called with the agent env
+// once the ready line is out (demo prints its human block).
 func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string) string, log *slog.Logger,
 	stdout, stderr io.Writer, onReady func(agentEnv, string)) error {
+	started := time.Now()
+	// Every warning or error is also kept, the last one, for /status.
+	tap := newErrorTap(log.Handler())
+	log = slog.New(tap)
 	reg := metrics.NewRegistry(b.Version, b.commitOrVCS())
 	rules, err := loadRules(cfg.RoutesFile)
 	if err != nil {
-		return err
+		return failedAs(codeConfig, err)
 	}
-	// The transport and the token watcher live on their own context: in
-	// command mode a signal goes to the command, and the tunnel stays up
-	// until the command has ended.
-	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRun()
-	if len(cfg.Command) == 0 {
-		stop := context.AfterFunc(ctx, stopRun)
-		defer stop()
+	// In command mode a signal goes to the command, and the tunnel stays
+	// up until the command has ended; so the run does not end with ctx.
+	runCtx := ctx
+	if len(cfg.Command) > 0 {
+		runCtx = context.WithoutCancel(ctx)
 	}
+	runCtx, abort := context.WithCancelCause(runCtx)
+	defer abort(nil)
 
+	var tf *config.TokenFile
 	runToken := cfg.RunToken.Reveal
 	if cfg.RunTokenFile != "" {
-		tf := config.NewTokenFile(cfg.RunTokenFile, cfg.RunToken, config.PollInterval, log.With("component", "run_token"))
+		tf = config.NewTokenFile(cfg.RunTokenFile, cfg.RunToken, config.PollInterval, log.With("component", "run_token"))
 		runToken = tf.Token
-		tokenDone := make(chan struct{})
-		go func() { _ = tf.Run(runCtx); close(tokenDone) }()
-		defer func() { stopRun(); <-tokenDone }()
 	}
 	// One body budget for the whole process: the handler's held responses
 	// and the queue worker's envelopes draw on it alike.
@@ -99,43 +112,65 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 		Registerer:      reg,
 	})
 	if err != nil {
-		return err
+		return failedAs(codeInternal, err)
 	}
 	defer handler.CloseIdle()
 
+	// Listen first, then serve: a bind error surfaces here.
 	adminLn, err := net.Listen("tcp", cfg.AdminListen)
 	if err != nil {
-		return fmt.Errorf("--admin-listen %s: %w", cfg.AdminListen, err)
+		return failedAs(codeListen, fmt.Errorf("--admin-listen %s: %w", cfg.AdminListen, err))
 	}
-	ready := &readiness{}
-	admin := adminServer(reg, ready)
-	adminDone := make(chan error, 1)
-	go func() { adminDone <- serveUntilClosed(admin, adminLn) }()
-	defer func() { admin.Close(); <-adminDone }()
-
 	var tr transport
 	switch cfg.Mode() {
 	case config.ModeSSH:
-		tr, err = startSSH(runCtx, cfg, handler, reg, getenv, log)
+		tr, err = newSSH(cfg, handler, reg, getenv, log)
 	case config.ModeQueue:
-		tr, err = startQueue(runCtx, cfg, handler, bodyBudget, reg, getenv, log)
+		tr, err = newQueue(runCtx, cfg, handler, bodyBudget, reg, getenv, log)
 	default:
-		tr, err = startLocal(runCtx, cfg, handler, log)
+		tr, err = newLocal(cfg, handler, log)
 	}
 	if err != nil {
-		return err
+		adminLn.Close()
+		return failedAs(startupCode(err), err)
 	}
-	ready.checks = append(ready.checks, tr.up)
-	env := tr.env()
+	ready := &readiness{checks: []func() bool{tr.Up}}
+	status := &statusSource{mode: string(cfg.Mode()), version: b.Version, commit: b.commitOrVCS(),
+		upstream: cfg.Upstream.Redacted(), started: started, ready: ready, tr: tr, reg: reg, errs: tap}
+	if tf != nil {
+		status.tokenPath, status.tokenSince = cfg.RunTokenFile, tf.Since
+	}
+
+	g, gctx := errgroup.WithContext(runCtx)
+	// Readiness goes false the moment the run starts to end.
+	context.AfterFunc(gctx, func() { ready.serving.Store(false) })
+	if tf != nil {
+		g.Go(func() error { return tf.Run(gctx) })
+	}
+	drained := make(chan struct{})
+	g.Go(func() error { defer close(drained); return tr.Run(gctx) })
+	// The admin listener outlives the drain, so /metrics and /readyz
+	// answer until the transport has stopped.
+	g.Go(func() error { return runAdmin(adminServer(reg, ready, status), adminLn, drained) })
+
+	select {
+	case <-tr.Ready():
+	case <-gctx.Done():
+		if err := g.Wait(); err != nil {
+			return failedAs(startupCode(err), err)
+		}
+		return errStoppedBeforeReady
+	}
+	env := tr.Env()
 	adminURL := httpURL(adminLn.Addr())
 	if cfg.EnvFile != "" {
 		if err := writeEnvFile(cfg.EnvFile, env); err != nil {
-			stopRun()
-			_ = tr.wait()
-			return err
+			abort(err)
+			_ = g.Wait()
+			return failedAs(codeEnvFile, err)
 		}
 	}
-	ready.serving.Store(true)
+	ready.serving.Store(gctx.Err() == nil)
 	if err := writeReadyLine(stdout, env, adminURL); err != nil {
 		log.Warn("ready line not written", "error", err)
 	}
@@ -144,23 +179,31 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 	if onReady != nil {
 		onReady(env, adminURL)
 	}
-
-	var cmdErr error
 	if len(cfg.Command) > 0 {
-		cmdErr = runCommand(runCtx, cfg, tr.(*sshTransport), stdout, stderr, log)
-		stopRun()
+		// Its exit status ends the run, whatever it is (exitStatus is an error).
+		g.Go(func() error { return runCommand(gctx, cfg, tr.(*sshTransport), stdout, stderr, log) })
 	}
-	<-runCtx.Done()
-	ready.serving.Store(false)
-	log.Info("draining", "timeout", cfg.DrainTimeout.String())
-	err = tr.wait()
-	if err == nil {
+	context.AfterFunc(gctx, func() { log.Info("draining", "timeout", cfg.DrainTimeout.String()) })
+	err = g.Wait()
+	if err == nil || errors.As(err, new(exitStatus)) {
 		log.Info("drained")
 	}
-	if cmdErr != nil {
-		return cmdErr
-	}
 	return err
+}
+
+// runAdmin serves /metrics, /healthz and /readyz until the transport has
+// drained. Its failure ends the run like any other part's.
+func runAdmin(srv *http.Server, ln net.Listener, until <-chan struct{}) error {
+	served := make(chan error, 1)
+	go func() { served <- serveUntilClosed(srv, ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("admin listener: %w", cmp.Or(err, errors.New("stopped serving")))
+	case <-until:
+	}
+	_ = srv.Close() // scrapes and probes are short: nothing to drain
+	<-served
+	return nil
 }
 
 // runCommand runs "-- cmd args" on the execution host over the tunnel,

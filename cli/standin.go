@@ -19,22 +19,12 @@ import (
 // accepts only the run token and run id it is given, like the demo's.
 func runStandin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("standin", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:3100", "address to serve on")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `Usage: clipbridge standin [--listen host:port]
+	if code, ok := subcommandFlags(fs, `Usage: clipbridge standin [--listen host:port]
 
 Serves a stand-in Paperclip API that accepts only CLIPBRIDGE_RUN_TOKEN (or
-the file named by CLIPBRIDGE_RUN_TOKEN_FILE) and CLIPBRIDGE_RUN_ID.`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return exitOK
-		}
-		return exitUsage
+the file named by CLIPBRIDGE_RUN_TOKEN_FILE) and CLIPBRIDGE_RUN_ID.`, args, stdout, stderr); !ok {
+		return code
 	}
 	token := getenv("CLIPBRIDGE_RUN_TOKEN")
 	if f := getenv("CLIPBRIDGE_RUN_TOKEN_FILE"); token == "" && f != "" {

@@ -14,68 +14,81 @@ import (
 )
 
 // transport brings the execution host's requests to the callback handler:
-// a local listener, the SSH remote forward, or the queue_v1 channel.
+// a local listener, the SSH remote forward, or the queue_v1 channel. It
+// is built (listening, connected or launched enough to fail on a bad
+// setting) before the run starts, then run as one part of it.
 type transport interface {
-	// env is the agent environment, valid once start has returned.
-	env() agentEnv
-	// up reports whether the agent can reach the bridge now (/readyz).
-	up() bool
-	// wait blocks until the transport has stopped after ctx (given to
-	// start) ended, having drained in-flight requests, and reports a
-	// drain that timed out as errDrainTimeout.
-	wait() error
+	// Run serves until ctx ends, then drains the requests in flight within
+	// --drain-timeout and returns, with errDrainTimeout if some were cut
+	// off. An error before ctx ends ends the whole run.
+	Run(ctx context.Context) error
+	// Ready is closed once the agent can reach the bridge: the ready line
+	// waits for it.
+	Ready() <-chan struct{}
+	// Env is the agent environment, valid once Ready is closed.
+	Env() agentEnv
+	// Up reports whether the agent can reach the bridge now (/readyz).
+	Up() bool
 }
+
+// errDrainTimeout reports in-flight requests still running when
+// --drain-timeout ran out: exit status 1.
+var errDrainTimeout = errors.New("drain timed out with requests still in flight")
+
+// closedChan is a Ready for a transport that is ready once built.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // localTransport serves the callback API on a local listener.
 type localTransport struct {
 	srv   *http.Server
 	ln    net.Listener
 	e     agentEnv
-	done  chan error
 	drain time.Duration
 	log   *slog.Logger
 }
 
-func startLocal(ctx context.Context, cfg *config.Config, h *proxy.Handler, log *slog.Logger) (*localTransport, error) {
-	// Listen first, then serve: a bind error surfaces here, before any
-	// ready line, and port 0 is resolved for it.
+// newLocal listens first, so a bind error surfaces before any ready line,
+// and port 0 is resolved for the agent's URL.
+func newLocal(cfg *config.Config, h *proxy.Handler, log *slog.Logger) (*localTransport, error) {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %s: %w", cfg.Listen, err)
+		return nil, failedAs(codeListen, fmt.Errorf("--listen %s: %w", cfg.Listen, err))
 	}
-	t := &localTransport{
-		srv: h.NewServer(log.With("component", "http")), ln: ln, done: make(chan error, 1), drain: cfg.DrainTimeout, log: log,
+	return &localTransport{
+		srv: h.NewServer(log.With("component", "http")), ln: ln, drain: cfg.DrainTimeout, log: log,
 		e: agentEnv{URL: httpURL(ln.Addr()), Key: cfg.BridgeToken.Reveal(), Mode: "queue_v1"},
-	}
-	served := make(chan error, 1)
-	go func() { served <- serveUntilClosed(t.srv, ln) }()
-	go func() {
-		select {
-		case err := <-served:
-			t.done <- err
-		case <-ctx.Done():
-			t.done <- shutdownServer(t.srv, t.drain, log)
-			<-served
-		}
-	}()
-	return t, nil
+	}, nil
 }
 
-func (t *localTransport) env() agentEnv { return t.e }
-func (t *localTransport) up() bool      { return true }
-func (t *localTransport) wait() error   { return <-t.done }
+func (t *localTransport) Ready() <-chan struct{} { return closedChan }
+func (t *localTransport) Env() agentEnv          { return t.e }
+func (t *localTransport) Up() bool               { return true }
 
-// shutdownServer closes the listener at once and lets in-flight requests
-// finish within the drain timeout.
-func shutdownServer(srv *http.Server, drain time.Duration, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), drain)
+// Run implements transport.
+func (t *localTransport) Run(ctx context.Context) error {
+	return serveThenDrain(ctx, t.srv, t.ln, t.drain, t.log)
+}
+
+// serveThenDrain serves srv on ln until ctx ends, then stops taking
+// connections at once and lets in-flight requests finish within drain.
+func serveThenDrain(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Duration, log *slog.Logger) error {
+	served := make(chan error, 1)
+	go func() { served <- serveUntilClosed(srv, ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	err := srv.Shutdown(sctx)
+	if err != nil {
 		srv.Close()
 		log.Error("drain timed out; closing the remaining connections", "timeout", drain.String())
-		return errDrainTimeout
+		err = errDrainTimeout
 	}
-	return nil
+	<-served
+	return err
 }
 
 func serveUntilClosed(s interface{ Serve(net.Listener) error }, ln net.Listener) error {

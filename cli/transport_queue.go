@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/clipbridge/clipbridge/config"
 	"github.com/clipbridge/clipbridge/proxy"
@@ -20,29 +21,33 @@ import (
 // execution host through a runner, and optionally runs our gateway there.
 // It opens no local callback listener.
 type queueTransport struct {
-	e    agentEnv
-	w    *queue.Worker
-	done chan error
+	e           agentEnv
+	w           *queue.Worker
+	gw          *queue.LaunchedGateway // nil without --start-gateway
+	closeRunner func()
+	ready       chan struct{}
+	log         *slog.Logger
 }
 
-func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budget.Budget, reg prometheus.Registerer,
+// newQueue reaches the execution host, launches the gateway there if
+// asked to (copying this binary), and builds the worker; Run serves.
+func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budget.Budget, reg prometheus.Registerer,
 	getenv func(string) string, log *slog.Logger) (*queueTransport, error) {
 	rn, closeRunner, err := newRunner(cfg, reg, getenv, log)
 	if err != nil {
-		return nil, err
+		return nil, failedAs(codeQueue, err)
 	}
-	qt := &queueTransport{done: make(chan error, 1), e: agentEnv{Mode: "queue_v1", QueueDir: cfg.Queue.Dir}}
-
-	var gw *queue.LaunchedGateway
+	qt := &queueTransport{e: agentEnv{Mode: "queue_v1", QueueDir: cfg.Queue.Dir}, closeRunner: closeRunner,
+		ready: make(chan struct{}), log: log}
 	if cfg.Queue.StartGateway {
 		bin := cfg.Queue.GatewayBinary
 		if bin == "" {
 			if bin, err = os.Executable(); err != nil {
 				closeRunner()
-				return nil, fmt.Errorf("--start-gateway: cannot find this binary to copy: %w", err)
+				return nil, failedAs(codeGateway, fmt.Errorf("--start-gateway: cannot find this binary to copy: %w", err))
 			}
 		}
-		gw, err = queue.StartGateway(ctx, queue.LaunchOptions{
+		qt.gw, err = queue.StartGateway(ctx, queue.LaunchOptions{
 			Runner:       rn,
 			Binary:       bin,
 			QueueDir:     cfg.Queue.Dir,
@@ -52,9 +57,9 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *bu
 		})
 		if err != nil {
 			closeRunner()
-			return nil, config.Usagef("--start-gateway: %v", err)
+			return nil, failedAs(codeGateway, config.Usagef("--start-gateway: %v", err))
 		}
-		ae := gw.AgentEnv()
+		ae := qt.gw.AgentEnv()
 		qt.e.URL, qt.e.Key = ae["PAPERCLIP_API_URL"], ae["PAPERCLIP_API_KEY"]
 	}
 
@@ -73,55 +78,18 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *bu
 	// skips the token. A generated token nobody else has seen cannot be in
 	// a Paperclip gateway, so then plain envelopes are accepted, unless we
 	// started the gateway ourselves.
-	if !cfg.BridgeGenerated || gw != nil {
+	if !cfg.BridgeGenerated || qt.gw != nil {
 		wo.BridgeToken = []byte(cfg.BridgeToken.Reveal())
 	}
-	if gw != nil {
-		wo.AgentBinary = gw.RemoteBinary()
+	if qt.gw != nil {
+		wo.AgentBinary = qt.gw.RemoteBinary()
 	}
-	w, err := queue.NewWorker(wo)
-	qt.w = w
-	if err != nil {
-		if gw != nil {
-			gw.Stop()
+	if qt.w, err = queue.NewWorker(wo); err != nil {
+		if qt.gw != nil {
+			qt.gw.Stop()
 		}
 		closeRunner()
-		return nil, config.Usage(err)
-	}
-	gwDone := make(chan error, 1)
-	if gw != nil {
-		go func() { gwDone <- gw.Run(ctx) }()
-	} else {
-		gwDone <- nil
-	}
-	runDone := make(chan struct{})
-	go func() {
-		defer close(runDone)
-		err := w.Run(ctx)
-		if gerr := <-gwDone; err == nil {
-			err = gerr
-		}
-		closeRunner()
-		qt.done <- err
-	}()
-	// The ready line means serving: wait until the worker has prepared the
-	// queue and listed it once (bounded: a slow runner still gets its
-	// ready line, and /readyz tells the rest).
-	deadline := time.NewTimer(queueReadyWait)
-	defer deadline.Stop()
-	for !w.Healthy() {
-		select {
-		case <-runDone:
-			// The worker ended before it could list the queue once.
-			if err := <-qt.done; err != nil {
-				return nil, config.Usagef("--queue-dir %s: %v", cfg.Queue.Dir, err)
-			}
-			return nil, errStoppedBeforeReady
-		case <-deadline.C:
-			log.Warn("queue not listed yet; reporting ready anyway (see /readyz)", "waited", queueReadyWait.String())
-			return qt, nil
-		case <-time.After(5 * time.Millisecond):
-		}
+		return nil, failedAs(codeQueue, config.Usage(err))
 	}
 	return qt, nil
 }
@@ -130,9 +98,52 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *bu
 // successful listing of the queue.
 const queueReadyWait = 10 * time.Second
 
-func (q *queueTransport) env() agentEnv { return q.e }
-func (q *queueTransport) up() bool      { return q.w.Healthy() }
-func (q *queueTransport) wait() error   { return <-q.done }
+func (q *queueTransport) Ready() <-chan struct{} { return q.ready }
+func (q *queueTransport) Env() agentEnv          { return q.e }
+func (q *queueTransport) Up() bool               { return q.w.Healthy() }
+
+// Run implements transport: the worker (which drains at ctx's end) and
+// the gateway it serves, together; the runner closes after both.
+func (q *queueTransport) Run(ctx context.Context) error {
+	defer q.closeRunner()
+	g, gctx := errgroup.WithContext(ctx)
+	workerDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(workerDone)
+		if err := q.w.Run(ctx); err != nil {
+			return failedAs(codeQueue, config.Usagef("--queue-dir %s: %v", q.e.QueueDir, err))
+		}
+		return nil
+	})
+	if q.gw != nil {
+		g.Go(func() error { return q.gw.Run(gctx) })
+	}
+	g.Go(func() error { q.signalReady(workerDone); return nil })
+	return g.Wait()
+}
+
+// signalReady closes Ready once the worker has prepared the queue and
+// listed it once, or after queueReadyWait (a slow runner still gets its
+// ready line, and /readyz tells the rest), or never if the worker ends
+// first.
+func (q *queueTransport) signalReady(workerDone <-chan struct{}) {
+	deadline := time.NewTimer(queueReadyWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !q.w.Healthy() {
+		select {
+		case <-workerDone:
+			return
+		case <-deadline.C:
+			q.log.Warn("queue not listed yet; reporting ready anyway (see /readyz)", "waited", queueReadyWait.String())
+			close(q.ready)
+			return
+		case <-tick.C:
+		}
+	}
+	close(q.ready)
+}
 
 // newRunner builds the runner the settings name.
 func newRunner(cfg *config.Config, reg prometheus.Registerer, getenv func(string) string, log *slog.Logger) (runner.Runner, func(), error) {

@@ -16,15 +16,12 @@ import (
 // sshTransport serves the callback API on a remote port-forward of the
 // execution host's sshd.
 type sshTransport struct {
-	t    *sshtunnel.Tunnel
-	e    agentEnv
-	done chan error
+	t   *sshtunnel.Tunnel
+	key string
 }
 
-// startSSH connects, asks for the forward and returns once the agent's
-// URL works. A failure before that (refused, auth, host key, forward) is
-// a configuration problem: exit status 2 with the classified message.
-func startSSH(ctx context.Context, cfg *config.Config, h *proxy.Handler, reg prometheus.Registerer,
+// newSSH checks the settings; the connection is made by Run.
+func newSSH(cfg *config.Config, h *proxy.Handler, reg prometheus.Registerer,
 	getenv func(string) string, log *slog.Logger) (*sshTransport, error) {
 	t, err := sshtunnel.New(sshtunnel.Options{
 		SSH:             sshOptions(cfg, getenv, log),
@@ -37,31 +34,38 @@ func startSSH(ctx context.Context, cfg *config.Config, h *proxy.Handler, reg pro
 	if err != nil {
 		return nil, config.Usage(err)
 	}
-	st := &sshTransport{t: t, done: make(chan error, 1)}
-	go func() { st.done <- t.Run(ctx) }()
-	select {
-	case <-t.Ready():
-	case err := <-st.done:
-		if err == nil || ctx.Err() != nil {
-			return nil, errStoppedBeforeReady
-		}
-		return nil, config.Usage(err)
+	return &sshTransport{t: t, key: cfg.BridgeToken.Reveal()}, nil
+}
+
+func (s *sshTransport) Ready() <-chan struct{} { return s.t.Ready() }
+func (s *sshTransport) Env() agentEnv          { return agentEnv{URL: s.t.URL(), Key: s.key, Mode: "queue_v1"} }
+func (s *sshTransport) Up() bool               { return s.t.Up() }
+
+// Run implements transport. A failure before the first connect succeeded
+// (refused, auth, host key, forward) is a configuration problem: exit
+// status 2 with the classified message; after it, the tunnel reconnects
+// by itself and Run ends only with ctx.
+func (s *sshTransport) Run(ctx context.Context) error {
+	err := s.t.Run(ctx)
+	switch {
+	case errors.Is(err, sshtunnel.ErrDrainTimeout):
+		return errDrainTimeout
+	case err != nil && !isClosed(s.t.Ready()):
+		return config.Usage(err)
 	}
-	st.e = agentEnv{URL: t.URL(), Key: cfg.BridgeToken.Reveal(), Mode: "queue_v1"}
-	return st, nil
+	return err
 }
 
 // errStoppedBeforeReady: a signal arrived while connecting.
 var errStoppedBeforeReady = errors.New("stopped before the transport was ready")
 
-func (s *sshTransport) env() agentEnv { return s.e }
-func (s *sshTransport) up() bool      { return s.t.Up() }
-func (s *sshTransport) wait() error {
-	err := <-s.done
-	if errors.Is(err, sshtunnel.ErrDrainTimeout) {
-		return errDrainTimeout
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
-	return err
 }
 
 // sshOptions maps the settings onto one SSH connection's options.

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -47,6 +48,8 @@ type Config struct {
 	DrainTimeout    time.Duration
 	LogFormat       string // auto, json or text
 	LogLevel        string // debug, info, warn or error
+	// CheckJSON makes `check` print one JSON report instead of lines.
+	CheckJSON bool
 
 	// SSH and Queue configure the transports (see Mode).
 	SSH   SSH
@@ -78,7 +81,9 @@ func (e usageError) Is(target error) bool { return target == ErrUsage }
 // Load parses the arguments of subcommand cmd (args excludes the
 // subcommand itself) over the environment read through getenv. It
 // returns flag.ErrHelp when help was asked for (see Help); any other
-// error wraps ErrUsage and lists every problem found.
+// error wraps ErrUsage and lists every problem found. With an invalid
+// setting (not a malformed command line) the config is returned with the
+// error, holding whatever did resolve.
 func Load(cmd string, args []string, getenv func(string) string) (*Config, error) {
 	settings, err := settingsFor(cmd)
 	if err != nil {
@@ -91,7 +96,7 @@ func Load(cmd string, args []string, getenv func(string) string) (*Config, error
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
-		return nil, Usagef("%v (see clipbridge %s --help)", err, cmd)
+		return nil, Usagef("%v (see clipbridge %s --help)", FlagError(err), cmd)
 	}
 	c := &Config{Command: fs.Args()}
 	errs := resolve(c, settings, fs, values, getenv)
@@ -105,7 +110,9 @@ func Load(cmd string, args []string, getenv func(string) string) (*Config, error
 		errs = append(errs, c.finishTransport()...)
 	}
 	if len(errs) > 0 {
-		return nil, Usagef("invalid settings:\n%w", errors.Join(errs...))
+		// c is returned too: what did resolve (the log format, say) decides
+		// how the error is reported.
+		return c, Usagef("invalid settings:\n%w", errors.Join(errs...))
 	}
 	return c, nil
 }
@@ -117,6 +124,18 @@ func Help(w io.Writer, cmd string) {
 		return
 	}
 	writeHelp(w, cmd, synopsis[cmd], settings)
+}
+
+// checkSettings are check's own.
+var checkSettings = []setting{
+	{flag: "json", env: "CLIPBRIDGE_CHECK_JSON", boolean: true,
+		usage: "print one JSON report ({\"ok\":...,\"steps\":[...]}) instead of a line per step",
+		set: func(c *Config, v string) (err error) {
+			if c.CheckJSON, err = strconv.ParseBool(v); err != nil {
+				return errors.New("want true or false")
+			}
+			return nil
+		}},
 }
 
 func concat(lists ...[]setting) []setting {
@@ -135,8 +154,10 @@ var synopsis = map[string]string{
 
 func settingsFor(cmd string) ([]setting, error) {
 	switch cmd {
-	case "serve", "check":
+	case "serve":
 		return concat(upstreamSettings, listenerSettings, sshSettings, queueSettings), nil
+	case "check":
+		return concat(upstreamSettings, listenerSettings, sshSettings, queueSettings, checkSettings), nil
 	case "demo":
 		return listenerSettings, nil
 	}

@@ -234,3 +234,17 @@ func TestSecretSettingsAreNotInherited(t *testing.T) {
 		}
 	}
 }
+
+// An unknown or incomplete setting is reported as typed, with two dashes.
+func TestFlagErrorsSpeakDoubleDash(t *testing.T) {
+	for args, want := range map[string]string{
+		"--nosuch":           "flag provided but not defined: --nosuch",
+		"--listen":           "flag needs an argument: --listen",
+		"--max-body-bytes=x": "--max-body-bytes",
+	} {
+		_, err := Load("serve", []string{args}, env(nil))
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), ": -"+strings.TrimLeft(args, "-")) {
+			t.Errorf("Load(%q) = %v, want it to name %q", args, err, want)
+		}
+	}
+}

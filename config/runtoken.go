@@ -20,6 +20,7 @@ type TokenFile struct {
 	interval time.Duration
 	log      *slog.Logger
 	cur      atomic.Pointer[string]
+	since    atomic.Int64 // unix nanos the current token was first seen
 }
 
 // PollInterval is how often a TokenFile is re-read; rotations are seen
@@ -31,8 +32,13 @@ func NewTokenFile(path string, initial Secret, interval time.Duration, log *slog
 	t := &TokenFile{path: path, interval: interval, log: log}
 	v := initial.Reveal()
 	t.cur.Store(&v)
+	t.since.Store(time.Now().UnixNano())
 	return t
 }
+
+// Since reports when the current token was first seen: at start-up, or
+// at the rotation that brought it.
+func (t *TokenFile) Since() time.Time { return time.Unix(0, t.since.Load()) }
 
 // Token returns the current token.
 func (t *TokenFile) Token() string { return *t.cur.Load() }
@@ -71,6 +77,7 @@ func (t *TokenFile) Run(ctx context.Context) error {
 		failing = false
 		if tok != t.Token() {
 			t.cur.Store(&tok)
+			t.since.Store(time.Now().UnixNano())
 			t.log.Info("run token rotated", "path", t.path)
 		}
 	}

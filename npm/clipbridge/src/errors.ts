@@ -18,16 +18,22 @@ export class ClipbridgeError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: number | null;
   readonly signal: NodeJS.Signals | null;
+  /**
+   * sidecarCode is the sidecar's own stable code for a failed start ("config", "listen",
+   * "ssh_host_key_unknown", ...; see the README's "Start-up failures"), when it printed one.
+   */
+  readonly sidecarCode: string | null;
 
   constructor(
     code: ErrorCode,
     message: string,
-    detail: { exitCode?: number | null; signal?: NodeJS.Signals | null; cause?: unknown } = {},
+    detail: { exitCode?: number | null; signal?: NodeJS.Signals | null; cause?: unknown; sidecarCode?: string } = {},
   ) {
     super(message, detail.cause === undefined ? undefined : { cause: detail.cause });
     this.name = "ClipbridgeError";
     this.code = code;
     this.exitCode = detail.exitCode ?? null;
     this.signal = detail.signal ?? null;
+    this.sidecarCode = detail.sidecarCode ?? null;
   }
 }

@@ -122,12 +122,17 @@ export class Sidecar {
         log("stderr", line);
       });
       let first = true;
+      // failure is the sidecar's own start-up error line, {"event":"error","code",...}: it
+      // then exits, and the exit handler below reports it with that code.
+      let failure: StartupFailure | null = null;
       eachLine(child.stdout!, (line) => {
         if (!first) {
           log("stdout", line);
           return;
         }
         first = false;
+        failure = parseFailure(line);
+        if (failure !== null) return;
         const ready = parseReady(line);
         if (ready === null) {
           abandon(`clipbridge printed an invalid ready line ${JSON.stringify(line.slice(0, 200))}; stopped it`);
@@ -151,11 +156,12 @@ export class Sidecar {
           new Promise<void>((r) => (child.stderr!.readableEnded ? r() : child.stderr!.once("end", r))),
           new Promise<void>((r) => setTimeout(r, logFlushMs).unref()),
         ]);
+        const f = failure as StartupFailure | null;
         fail(
           new ClipbridgeError(
             "CLIPBRIDGE_START_FAILED",
-            `clipbridge exited (${describeExit(e)}) before it was ready${failureDetail(tail)}`,
-            { exitCode: e.code, signal: e.signal },
+            `clipbridge exited (${describeExit(e)}) before it was ready${failureDetail(tail, f)}`,
+            { exitCode: e.code, signal: e.signal, sidecarCode: f?.code },
           ),
         );
       });
@@ -214,6 +220,25 @@ async function terminate(child: ChildProcess, exited: Promise<Exit>, ms: number)
 }
 
 /** parseReady reads {"event":"ready","env":{...},"admin_url":"..."}, or returns null. */
+/** StartupFailure is the line serve prints on stdout instead of the ready line when it cannot start. */
+interface StartupFailure {
+  code: string;
+  message: string;
+}
+
+function parseFailure(line: string): StartupFailure | null {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (typeof msg !== "object" || msg === null) return null;
+  const m = msg as { event?: unknown; code?: unknown; message?: unknown };
+  if (m.event !== "error" || typeof m.code !== "string" || typeof m.message !== "string") return null;
+  return { code: m.code, message: m.message };
+}
+
 function parseReady(line: string): { env: Record<string, string>; adminUrl: string } | null {
   let msg: unknown;
   try {
@@ -241,10 +266,11 @@ function describeExit(e: Exit): string {
  * error message, e.g. "clipbridge: invalid settings: ..."), else its last warning or error log
  * record. The sidecar never prints a secret, so these are safe to pass on.
  */
-function failureDetail(tail: Tail): string {
+function failureDetail(tail: Tail, failure: StartupFailure | null = null): string {
   const lines = tail.all();
   const plain = lines.filter((l) => l.trim() !== "" && !l.startsWith("{"));
   if (plain.length > 0) return `:\n${plain.join("\n")}`;
+  if (failure !== null) return `:\nclipbridge: ${failure.message}`;
   for (let i = lines.length - 1; i >= 0; i--) {
     try {
       const rec = JSON.parse(lines[i]!) as { level?: string; msg?: string; error?: string };

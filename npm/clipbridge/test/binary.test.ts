@@ -147,12 +147,14 @@ describe("a sidecar that fails to start", () => {
     expect(err.code).toBe("CLIPBRIDGE_START_FAILED");
     expect(err.exitCode).toBe(2);
     expect(err.message).toMatch(/^clipbridge exited \(exit status 2\) before it was ready:\nclipbridge: .*refused/s);
+    expect(err.sidecarCode).toBe("ssh_unreachable");
     expect(err.message).not.toContain("real-run-jwt");
   });
 
   it("rejects invalid settings the sidecar reports, naming them", async () => {
     const f = await startPaperclipBridge({ ...base, runId: "run id with spaces" }).catch((e: unknown) => e);
     expect((f as ClipbridgeError).exitCode).toBe(2);
+    expect((f as ClipbridgeError).sidecarCode).toBe("config");
     expect((f as Error).message).toMatch(/clipbridge: invalid settings:\n.*--run-id\/CLIPBRIDGE_RUN_ID "run id with spaces" .*visible ASCII/s);
   });
 
