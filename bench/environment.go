@@ -20,18 +20,30 @@ type caseSpec struct {
 	ssh     bool   // needs a loopback sshd
 	startup bool   // start-up is measured repeatedly
 	uploads bool   // the 64 × 10 MiB upload figure applies
+	before  bool   // runs the -before binary (an earlier commit), for a side-by-side
 }
+
+// beforeSuffix marks the cases that run the -before binary: the same case
+// as the name before it, on the earlier build.
+const beforeSuffix = "@before"
+
+// baseName is the case a before case repeats ("clipbridge@before" ->
+// "clipbridge").
+func baseName(name string) string { return strings.TrimSuffix(name, beforeSuffix) }
 
 // knownCases are the cases -cases accepts, in report order.
 var knownCases = []caseSpec{
 	{name: "direct", label: "direct (floor)", uploads: true},
 	{name: "clipbridge", label: "clipbridge, local listener", startup: true, uploads: true},
+	{name: "clipbridge@before", label: "clipbridge before, local listener", startup: true, uploads: true, before: true},
 	{name: "nginx", label: "nginx", startup: true, uploads: true},
 	{name: "go-floor", label: "bare Go proxy (no checks; not a product)"},
 	{name: "go-raw", label: "raw Go proxy (hand-written parser, no checks; not a product)"},
 	{name: "clipbridge-ssh", label: "clipbridge, SSH remote forward", ssh: true, startup: true},
+	{name: "clipbridge-ssh@before", label: "clipbridge before, SSH remote forward", ssh: true, startup: true, before: true},
 	{name: "ssh-R", label: "ssh -N -R (OpenSSH) + clipbridge", ssh: true},
 	{name: "queue-local", label: "clipbridge queue_v1, local runner", queue: true},
+	{name: "queue-local@before", label: "clipbridge before queue_v1, local runner", queue: true, before: true},
 	{name: "baseline-local", label: "exec-per-operation baseline, local", queue: true},
 	{name: "queue-exec", label: "clipbridge queue_v1, exec runner", queue: true},
 	{name: "baseline-exec", label: "exec-per-operation baseline, exec", queue: true},
@@ -57,14 +69,23 @@ func label(name string) string {
 // environment starts and stops the cases' processes.
 type environment struct {
 	dir, bin, upstream string
+	before             string // the -before binary; "" without one
 	sec                secrets
 	started            []*target
 	hosts              map[string]*sshHost
 	runs               int
 }
 
-func newEnvironment(dir, bin, upstream string, sec secrets) *environment {
-	return &environment{dir: dir, bin: bin, upstream: upstream, sec: sec, hosts: map[string]*sshHost{}}
+func newEnvironment(dir, bin, before, upstream string, sec secrets) *environment {
+	return &environment{dir: dir, bin: bin, before: before, upstream: upstream, sec: sec, hosts: map[string]*sshHost{}}
+}
+
+// binFor is the clipbridge binary a case runs.
+func (e *environment) binFor(c caseSpec) string {
+	if c.before {
+		return e.before
+	}
+	return e.bin
 }
 
 // selectCases validates -cases and splits it into HTTP and queue cases,
@@ -148,11 +169,12 @@ func (e *environment) startOne(c caseSpec, dir string) (*target, error) {
 	}
 	var t *target
 	var err error
-	switch c.name {
+	bin := e.binFor(c)
+	switch baseName(c.name) {
 	case "direct":
 		t = &target{base: "http://" + e.upstream, auth: "Bearer " + e.sec.runToken, runID: e.sec.runID, stop: func() {}}
 	case "clipbridge":
-		t, err = startClipbridge(e.bin, dir, e.upstream, e.sec, nil)
+		t, err = startClipbridge(bin, dir, e.upstream, e.sec, nil)
 	case "nginx":
 		t, err = startNginx(dir, e.upstream, e.sec)
 	case "go-floor":
@@ -160,7 +182,7 @@ func (e *environment) startOne(c caseSpec, dir string) (*target, error) {
 	case "go-raw":
 		t, err = startBareProxy(e.upstream, e.sec, "raw")
 	case "clipbridge-ssh":
-		t, err = startClipbridgeSSH(e.bin, dir, e.upstream, e.sec, h)
+		t, err = startClipbridgeSSH(bin, dir, e.upstream, e.sec, h)
 	case "ssh-R":
 		t, err = startSSHReference(e.bin, dir, e.upstream, e.sec, h)
 	default:
@@ -197,7 +219,7 @@ func (e *environment) startQueue(c caseSpec) (*queueTarget, error) {
 	var qt *queueTarget
 	var err error
 	if strings.HasPrefix(c.name, "queue-") {
-		qt, err = startQueueOurs(e.bin, dir, e.upstream, e.sec, kind, h)
+		qt, err = startQueueOurs(e.binFor(c), dir, e.upstream, e.sec, kind, h)
 	} else {
 		qt, err = startQueueBaseline(e.bin, dir, e.upstream, e.sec, kind, h)
 	}

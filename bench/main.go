@@ -12,6 +12,7 @@
 //
 //	go run ./bench                      # about 5 minutes
 //	go run ./bench -duration 1s -rounds 3
+//	go run ./bench -before-rev d2884e4  # also the same cases on an earlier commit
 package main
 
 import (
@@ -38,6 +39,8 @@ type options struct {
 	startupRuns int
 	cases       string
 	clipbridge  string
+	before      string
+	beforeRev   string
 	out         string
 	keep        bool
 }
@@ -69,8 +72,10 @@ func main() {
 	flag.IntVar(&o.startupRuns, "startup-runs", 10, "start-up measurements per proxy")
 	flag.IntVar(&o.queueCalls, "queue-calls", 10, "sequential calls per queue_v1 case and round")
 	flag.DurationVar(&o.queueIdle, "queue-idle", 10*time.Second, "idle window over which queue_v1 execs are counted")
-	flag.StringVar(&o.cases, "cases", allCases(), "comma-separated cases to run")
+	flag.StringVar(&o.cases, "cases", "", "comma-separated cases to run (default: all; the *@before ones only with -before or -before-rev)")
 	flag.StringVar(&o.clipbridge, "clipbridge", "", "prebuilt clipbridge binary (default: go build the repository)")
+	flag.StringVar(&o.before, "before", "", "an earlier clipbridge binary: adds the *@before cases, run side by side with the current ones")
+	flag.StringVar(&o.beforeRev, "before-rev", "", "a git revision to build as the -before binary (git archive, then go build)")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs)")
 	flag.Parse()
@@ -102,6 +107,15 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			return fmt.Errorf("go build (run from the repository root): %w", err)
 		}
 	}
+	if o.beforeRev != "" && o.before == "" {
+		progress("building clipbridge at %s for the @before cases", o.beforeRev)
+		if o.before, err = buildRevision(ctx, dir, o.beforeRev); err != nil {
+			return err
+		}
+	}
+	if o.cases == "" {
+		o.cases = allCases(o.before != "")
+	}
 	w, err := newWrk(dir)
 	if err != nil {
 		return err
@@ -117,7 +131,12 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	env := newEnvironment(dir, o.clipbridge, up.addr, sec)
+	for _, c := range append(append([]caseSpec(nil), httpCases...), queueCases...) {
+		if c.before && o.before == "" {
+			return fmt.Errorf("case %s needs -before BIN or -before-rev REV", c.name)
+		}
+	}
+	env := newEnvironment(dir, o.clipbridge, o.before, up.addr, sec)
 	defer env.close()
 	targets, err := env.start(httpCases)
 	if err != nil {
@@ -144,12 +163,37 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	return nil
 }
 
-func allCases() string {
+// allCases lists every case, the @before ones only when there is an
+// earlier binary to run them with.
+func allCases(withBefore bool) string {
 	var names []string
 	for _, c := range knownCases {
-		names = append(names, c.name)
+		if !c.before || withBefore {
+			names = append(names, c.name)
+		}
 	}
 	return strings.Join(names, ",")
+}
+
+// buildRevision builds clipbridge as it was at rev (git archive into a
+// scratch directory, then go build), for the @before cases.
+func buildRevision(ctx context.Context, dir, rev string) (string, error) {
+	src := filepath.Join(dir, "before-src")
+	if err := os.MkdirAll(src, 0o700); err != nil {
+		return "", err
+	}
+	archive := exec.CommandContext(ctx, "sh", "-c", `git archive --format=tar "$1" | tar -x -C "$2"`, "sh", rev, src)
+	archive.Stderr = os.Stderr
+	if err := archive.Run(); err != nil {
+		return "", fmt.Errorf("git archive %s (run from the repository): %w", rev, err)
+	}
+	bin := filepath.Join(dir, "clipbridge-before")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir, build.Stdout, build.Stderr = src, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("go build at %s: %w", rev, err)
+	}
+	return bin, nil
 }
 
 // progressOut receives progress lines: stderr, keeping stdout for the

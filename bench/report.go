@@ -142,25 +142,39 @@ func (b *bench) writeQueue(w *strings.Builder) {
 func (b *bench) writeGoals(w *strings.Builder, startups map[string][]time.Duration) {
 	var goals []string
 	add := func(format string, args ...any) { goals = append(goals, fmt.Sprintf(format, args...)) }
-	if b.has("clipbridge") && b.has("nginx") {
-		r := b.pairedRatio("clipbridge", "nginx", "c64", rps)
-		add("local listener req/s at 64 conns vs nginx: %.2f× (goal ≥ 1.0×) %s", r, verdict(r >= 1))
-	}
-	for _, ref := range []string{"go-floor", "go-raw"} {
-		if b.has(ref) && b.has("nginx") {
-			r := b.pairedRatio(ref, "nginx", "c64", rps)
-			add("(for reference, not a goal) %s req/s at 64 conns vs nginx: %.2f×", label(ref), r)
+	for _, ref := range []string{"nginx", "go-floor", "go-raw"} {
+		if b.has("clipbridge") && b.has(ref) {
+			r := b.pairedRatio("clipbridge", ref, "c64", rps)
+			add("(for reference, not a goal) local listener req/s at 64 conns vs %s: %.2f×", label(ref), r)
 		}
 	}
-	if b.has("clipbridge") && b.has("direct") {
+	if b.has("clipbridge") && b.has("direct") && b.has("nginx") {
 		d := b.pairedDelta("clipbridge", "direct", "c1", p50)
-		add("local listener p50 added over direct at 1 conn: %.0f µs (goal ≤ 100 µs) %s", d, verdict(d <= 100))
+		n := b.pairedDelta("nginx", "direct", "c1", p50)
+		add("local listener p50 added over direct at 1 conn: %.0f µs, %.2f× what nginx adds (%.0f µs) (goal ≤ 2×) %s",
+			d, d/n, n, verdict(d <= 2*n))
+	}
+	// Before and after, paired in the same rounds: what the change cost.
+	for _, n := range []string{"clipbridge", "clipbridge-ssh"} {
+		if b.has(n) && b.has(n+beforeSuffix) {
+			r := b.pairedRatio(n, n+beforeSuffix, "c16", rps)
+			l := b.pairedRatio(n, n+beforeSuffix, "c1", p50)
+			add("(before/after) %s vs the -before build: req/s at 16 conns %.2f×, p50 at 1 conn %.2f×", label(n), r, l)
+		}
 	}
 	for _, ref := range []string{"nginx", "go-floor", "go-raw"} {
 		if b.has(ref) && b.has("direct") {
 			d := b.pairedDelta(ref, "direct", "c1", p50)
 			add("(for reference, not a goal) %s p50 added over direct at 1 conn: %.0f µs", label(ref), d)
 		}
+	}
+	if t, before := b.target("clipbridge"), b.target("clipbridge"+beforeSuffix); t != nil && before != nil {
+		add("(before/after) local listener idle RSS %.1f MiB vs %.1f MiB before; peak %.1f MiB vs %.1f MiB before",
+			mib(t.idleRSS), mib(before.idleRSS), mib(t.proc.memory("VmHWM")), mib(before.proc.memory("VmHWM")))
+	}
+	if r, before := b.queue["queue-local"], b.queue["queue-local"+beforeSuffix]; r != nil && before != nil && len(r.calls) > 0 && len(before.calls) > 0 {
+		add("(before/after) queue_v1 local runner p50 per call %s vs %s before",
+			fmtDur(quantile(r.calls, 0.5)), fmtDur(quantile(before.calls, 0.5)))
 	}
 	if t := b.target("clipbridge"); t != nil {
 		peak := mib(t.proc.memory("VmHWM"))
