@@ -6,7 +6,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/clipbridge/clipbridge/tunnel/queue"
+	"github.com/clipbridge/clipbridge/tunnel/queue/agent"
+	"github.com/clipbridge/clipbridge/tunnel/queue/gateway"
 )
 
 // runGateway is the sandbox side of queue_v1: a drop-in for Paperclip's
@@ -21,7 +22,7 @@ func runGateway(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stderr, "clipbridge gateway: takes no arguments (it is configured by PAPERCLIP_BRIDGE_* variables)\n")
 		return exitUsage
 	}
-	if err := queue.RunGateway(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
+	if err := gateway.Run(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "[paperclip-bridge] server error: %v\n", err)
 		return exitFailure
 	}
@@ -49,7 +50,7 @@ call through the queue directory to the host worker (clipbridge serve
 // the queue directory with inotify and performs the worker's file
 // operations, so an idle run costs no execs.
 func runQueueAgent(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
-	if err := queue.RunAgent(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
+	if err := agent.Run(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "clipbridge queue-agent: %v\n", err)
 		return exitFailure
 	}

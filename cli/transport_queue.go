@@ -13,7 +13,8 @@ import (
 	"github.com/clipbridge/clipbridge/proxy"
 	"github.com/clipbridge/clipbridge/proxy/budget"
 	"github.com/clipbridge/clipbridge/runner"
-	"github.com/clipbridge/clipbridge/tunnel/queue"
+	"github.com/clipbridge/clipbridge/tunnel/queue/gateway"
+	"github.com/clipbridge/clipbridge/tunnel/queue/worker"
 )
 
 // queueTransport serves Paperclip's queue_v1 file channel on the
@@ -21,7 +22,7 @@ import (
 // It opens no local callback listener.
 type queueTransport struct {
 	e    agentEnv
-	w    *queue.Worker
+	w    *worker.Worker
 	done chan error
 }
 
@@ -33,7 +34,7 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *bu
 	}
 	qt := &queueTransport{done: make(chan error, 1), e: agentEnv{Mode: "queue_v1", QueueDir: cfg.Queue.Dir}}
 
-	var gw *queue.LaunchedGateway
+	var gw *gateway.Launched
 	if cfg.Queue.StartGateway {
 		bin := cfg.Queue.GatewayBinary
 		if bin == "" {
@@ -42,13 +43,13 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *bu
 				return nil, fmt.Errorf("--start-gateway: cannot find this binary to copy: %w", err)
 			}
 		}
-		gw, err = queue.StartGateway(ctx, queue.LaunchOptions{
+		gw, err = gateway.Launch(ctx, gateway.LaunchOptions{
 			Runner:       rn,
 			Binary:       bin,
 			QueueDir:     cfg.Queue.Dir,
 			BridgeToken:  cfg.BridgeToken.Reveal(),
 			MaxBodyBytes: cfg.MaxBodyBytes,
-			Logger:       log, // the queue package names its components
+			Logger:       log, // the gateway package names its components
 		})
 		if err != nil {
 			closeRunner()
@@ -58,7 +59,7 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *bu
 		qt.e.URL, qt.e.Key = ae["PAPERCLIP_API_URL"], ae["PAPERCLIP_API_KEY"]
 	}
 
-	wo := queue.WorkerOptions{
+	wo := worker.Options{
 		Dir:          cfg.Queue.Dir,
 		Runner:       rn,
 		Handler:      h.Trusted(),
@@ -79,7 +80,7 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *bu
 	if gw != nil {
 		wo.AgentBinary = gw.RemoteBinary()
 	}
-	w, err := queue.NewWorker(wo)
+	w, err := worker.New(wo)
 	qt.w = w
 	if err != nil {
 		if gw != nil {
