@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clipbridge/clipbridge/proxy"
+	"github.com/clipbridge/clipbridge/proxy/policy"
 	"github.com/clipbridge/clipbridge/tunnel/queue"
 	"github.com/clipbridge/clipbridge/tunnel/queue/queuedir"
 )
@@ -83,26 +83,26 @@ func (g *gateway) removeRequest(name string) {
 // ServeHTTP checks in the order of our local listener (token, path, queue depth, content type,
 // size), queues the envelope, and replays the worker's answer.
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !proxy.BridgeTokenMatches(r.Header.Get("Authorization"), g.token) {
-		proxy.WriteError(w, http.StatusUnauthorized, msgInvalidToken)
+	if !policy.BridgeTokenMatches(r.Header.Get("Authorization"), g.token) {
+		policy.WriteError(w, http.StatusUnauthorized, msgInvalidToken)
 		return
 	}
-	path, rawQuery, err := proxy.ParseTarget(r.RequestURI)
+	path, rawQuery, err := policy.ParseTarget(r.RequestURI)
 	if err != nil {
-		proxy.WriteError(w, http.StatusBadRequest, msgInvalidPath)
+		policy.WriteError(w, http.StatusBadRequest, msgInvalidPath)
 		return
 	}
 	if g.queueFull() {
-		proxy.WriteError(w, http.StatusServiceUnavailable, msgQueueFull)
+		policy.WriteError(w, http.StatusServiceUnavailable, msgQueueFull)
 		return
 	}
-	if proxy.HasBody(r) && !proxy.ContentTypeAllowed(r.Method, path, r.Header.Get("Content-Type")) {
-		proxy.WriteError(w, http.StatusUnsupportedMediaType, msgUnsupportedMedia)
+	if policy.HasBody(r) && !policy.ContentTypeAllowed(r.Method, path, r.Header.Get("Content-Type")) {
+		policy.WriteError(w, http.StatusUnsupportedMediaType, msgUnsupportedMedia)
 		return
 	}
 	max := g.cfg.MaxBodyBytes
 	if r.ContentLength > max {
-		proxy.WriteError(w, http.StatusRequestEntityTooLarge, msgBodyTooLarge)
+		policy.WriteError(w, http.StatusRequestEntityTooLarge, msgBodyTooLarge)
 		return
 	}
 	want := max
@@ -111,17 +111,17 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reserved := reserveFor(want)
 	if !g.ledger.reserve(reserved) {
-		proxy.WriteError(w, http.StatusServiceUnavailable, msgLedgerFull)
+		policy.WriteError(w, http.StatusServiceUnavailable, msgLedgerFull)
 		return
 	}
 	defer g.ledger.release(reserved)
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
-		proxy.WriteError(w, http.StatusBadRequest, "Bridge could not read the request body.")
+		policy.WriteError(w, http.StatusBadRequest, "Bridge could not read the request body.")
 		return
 	}
 	if int64(len(body)) > max {
-		proxy.WriteError(w, http.StatusRequestEntityTooLarge, msgBodyTooLarge)
+		policy.WriteError(w, http.StatusRequestEntityTooLarge, msgBodyTooLarge)
 		return
 	}
 	env := g.envelope(r, path, rawQuery, body)
@@ -149,7 +149,7 @@ func (g *gateway) envelope(r *http.Request, path, rawQuery string, body []byte) 
 func (g *gateway) exchange(w http.ResponseWriter, r *http.Request, env *queue.Request) {
 	data, err := queue.MarshalLine(env)
 	if err != nil {
-		proxy.WriteError(w, http.StatusBadGateway, err.Error())
+		policy.WriteError(w, http.StatusBadGateway, err.Error())
 		return
 	}
 	name := env.ID + ".json"
@@ -157,7 +157,7 @@ func (g *gateway) exchange(w http.ResponseWriter, r *http.Request, env *queue.Re
 	defer g.waiters.remove(name)
 	if err := g.publishRequest(name, data); err != nil {
 		g.log.Error("gateway request write failed", "error", err)
-		proxy.WriteError(w, http.StatusBadGateway, "Bridge could not queue the request.")
+		policy.WriteError(w, http.StatusBadGateway, "Bridge could not queue the request.")
 		return
 	}
 	// From here on the request is dispatched: a failure may follow an applied mutation.
@@ -176,12 +176,10 @@ func (g *gateway) exchange(w http.ResponseWriter, r *http.Request, env *queue.Re
 // fail answers a post-dispatch failure: 502 for a safe method, the non-retryable 409 otherwise.
 func (g *gateway) fail(w http.ResponseWriter, method, msg string) {
 	if queue.SafeMethod(method) {
-		proxy.WriteError(w, http.StatusBadGateway, msg)
+		policy.WriteError(w, http.StatusBadGateway, msg)
 		return
 	}
-	no := false
-	writeRaw(w, http.StatusConflict, map[string]string{"content-type": "application/json", queue.OutcomeHeader: "indeterminate"},
-		[]byte(jsonBody(errorBody{Error: msg, Outcome: "indeterminate", Retryable: &no})))
+	policy.WriteIndeterminate(w, msg)
 }
 
 // replayFloor is the smallest body a response envelope may carry. The worker's own answers are

@@ -1,7 +1,5 @@
 package gateway
 
-import "encoding/json"
-
 // The gateway's own messages, exactly as Paperclip's gateway words them (reference §5): agents
 // and Paperclip's tests match on these strings.
 const (
@@ -15,14 +13,3 @@ const (
 	msgResponseEnvelopeSize = "Bridge response envelope exceeded the configured size limit."
 	msgResponseChanged      = "Bridge response envelope changed while reading."
 )
-
-type errorBody struct {
-	Error     string `json:"error"`
-	Outcome   string `json:"outcome,omitempty"`
-	Retryable *bool  `json:"retryable,omitempty"`
-}
-
-func jsonBody(v errorBody) string {
-	b, _ := json.Marshal(v) // strings and a bool: cannot fail
-	return string(b)
-}

@@ -13,8 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clipbridge/clipbridge/tunnel/queue"
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/clipbridge/clipbridge/tunnel/queue"
 )
 
 var errResponseTimeout = errors.New(msgTimedOut)

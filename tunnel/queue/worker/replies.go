@@ -1,10 +1,10 @@
 package worker
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
+	"github.com/clipbridge/clipbridge/proxy/policy"
 	"github.com/clipbridge/clipbridge/tunnel/queue"
 )
 
@@ -22,23 +22,12 @@ const (
 	msgBodyBudget         = "Bridge body capacity is busy. Retry later."
 )
 
-type errorBody struct {
-	Error     string `json:"error"`
-	Outcome   string `json:"outcome,omitempty"`
-	Retryable *bool  `json:"retryable,omitempty"`
-}
-
-func jsonBody(v errorBody) string {
-	b, _ := json.Marshal(v) // strings and a bool: cannot fail
-	return string(b)
-}
-
 // errorResponse is a worker-made answer: {"error": msg} as application/json.
 func errorResponse(id string, status int, msg string) queue.Response {
 	return queue.Response{
 		ID: id, Status: status,
 		Headers:     map[string]string{"content-type": "application/json"},
-		Body:        jsonBody(errorBody{Error: msg}),
+		Body:        string(policy.ErrorJSON(msg)),
 		CompletedAt: queue.FormatTime(time.Now()),
 	}
 }
@@ -55,11 +44,10 @@ func retryLaterResponse(id, msg string) queue.Response {
 // (not Paperclip's 504) so that an agent behind Paperclip's E1 gateway, which passes statuses
 // through, is told not to retry as well; E2 gateways map the marker to 409 anyway.
 func indeterminateResponse(id, msg string) queue.Response {
-	no := false
 	return queue.Response{
 		ID: id, Status: http.StatusConflict,
 		Headers:     map[string]string{"content-type": "application/json", queue.OutcomeHeader: "indeterminate"},
-		Body:        jsonBody(errorBody{Error: msg, Outcome: "indeterminate", Retryable: &no}),
+		Body:        string(policy.IndeterminateJSON(msg)),
 		CompletedAt: queue.FormatTime(time.Now()),
 	}
 }

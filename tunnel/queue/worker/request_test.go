@@ -10,8 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clipbridge/clipbridge/tunnel/queue"
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/clipbridge/clipbridge/tunnel/queue"
 )
 
 func TestEnvelopeRequestRefusesWhatNetHTTPWould(t *testing.T) {
