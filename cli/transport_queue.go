@@ -110,21 +110,19 @@ func startQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *bu
 	// ready line, and /readyz tells the rest).
 	deadline := time.NewTimer(queueReadyWait)
 	defer deadline.Stop()
-	for !w.Healthy() {
-		select {
-		case <-runDone:
-			// The worker ended before it could list the queue once.
-			if err := <-qt.done; err != nil {
-				return nil, config.Usagef("--queue-dir %s: %v", cfg.Queue.Dir, err)
-			}
-			return nil, errStoppedBeforeReady
-		case <-deadline.C:
-			log.Warn("queue not listed yet; reporting ready anyway (see /readyz)", "waited", queueReadyWait.String())
-			return qt, nil
-		case <-time.After(5 * time.Millisecond):
+	select {
+	case <-w.Ready():
+		return qt, nil
+	case <-runDone:
+		// The worker ended before it could list the queue once.
+		if err := <-qt.done; err != nil {
+			return nil, config.Usagef("--queue-dir %s: %v", cfg.Queue.Dir, err)
 		}
+		return nil, errStoppedBeforeReady
+	case <-deadline.C:
+		log.Warn("queue not listed yet; reporting ready anyway (see /readyz)", "waited", queueReadyWait.String())
+		return qt, nil
 	}
-	return qt, nil
 }
 
 // queueReadyWait bounds how long the ready line waits for the first

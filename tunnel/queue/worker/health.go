@@ -35,3 +35,8 @@ func (w *Worker) Healthy() bool {
 	last := w.lastOK.Load()
 	return last != 0 && time.Since(time.Unix(0, last)) < w.o.WatchdogTimeout
 }
+
+// Ready is closed once Run has listed the queue for the first time, so the wiring can wait for
+// a worker that serves instead of polling Healthy. It stays closed; it is never closed if Run
+// cannot list the queue before it returns.
+func (w *Worker) Ready() <-chan struct{} { return w.ready }

@@ -18,7 +18,11 @@ func (w *Worker) loop(ctx, jobsCtx context.Context) {
 	p := &poller{w: w, jobsCtx: jobsCtx, swept: time.Now()}
 	w.sweep(jobsCtx)
 	for ctx.Err() == nil {
-		p.turn(ctx, w.o.ListWait, false)
+		wait := w.o.ListWait
+		if !p.everListed {
+			wait = 0 // Ready waits for this listing: it must not wait out an idle queue first
+		}
+		p.turn(ctx, wait, false)
 	}
 
 	// The one place the drain starts. Its context ends at the deadline, which bounds every
@@ -36,10 +40,11 @@ func (w *Worker) loop(ctx, jobsCtx context.Context) {
 
 // poller is what the loop keeps from one turn to the next.
 type poller struct {
-	w        *Worker
-	jobsCtx  context.Context // jobs run in it, past the end of the loop's phases
-	failures int             // listings failed in a row
-	swept    time.Time       // the last sweep
+	w          *Worker
+	jobsCtx    context.Context // jobs run in it, past the end of the loop's phases
+	failures   int             // listings failed in a row
+	everListed bool            // a listing has succeeded (Ready is closed)
+	swept      time.Time       // the last sweep
 }
 
 // turn waits for something to do, at most wait, within phase, and dispatches what it listed.
@@ -104,13 +109,18 @@ func (p *poller) listFailed(phase context.Context, err error) {
 	sleepCtx(phase, backoff(p.failures-1))
 }
 
-// listed records a successful listing: health, queue depth, and the end of a run of failures.
+// listed records a successful listing: health, readiness, queue depth, and the end of a run of
+// failures.
 func (p *poller) listed(names []string) {
 	if p.failures > 0 {
 		p.w.log.Info("queue poll recovered", "failures", p.failures)
 		p.failures = 0
 	}
 	p.w.lastOK.Store(time.Now().UnixNano())
+	if !p.everListed {
+		p.everListed = true
+		close(p.w.ready)
+	}
 	p.w.m.depth.Set(float64(len(names)))
 }
 

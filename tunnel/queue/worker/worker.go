@@ -128,7 +128,8 @@ type Worker struct {
 	final     bool               // past the drain deadline: unstarted jobs answer 503
 	wakeLoop  context.CancelFunc // ends the loop's current wait
 	wg        sync.WaitGroup
-	lastOK    atomic.Int64 // unix nanos of the last successful listing
+	lastOK    atomic.Int64  // unix nanos of the last successful listing
+	ready     chan struct{} // closed by the first successful listing
 }
 
 // New checks o and returns a worker; Run starts it.
@@ -151,7 +152,7 @@ func New(o Options) (*Worker, error) {
 		st = rs
 	}
 	return &Worker{o: o, st: st, log: log, m: m, jobs: map[string]*job{}, answered: map[string]time.Time{},
-		seen: map[string]time.Time{}, readFails: map[string]int{}}, nil
+		seen: map[string]time.Time{}, readFails: map[string]int{}, ready: make(chan struct{})}, nil
 }
 
 // job is one claimed request file.
