@@ -10,8 +10,8 @@ import (
 	"github.com/clipbridge/clipbridge/tunnel/queue"
 )
 
-// Config is the gateway's settings as read from the environment.
-type Config struct {
+// config is the gateway's settings as read from the environment.
+type config struct {
 	QueueDir        string
 	Token           string
 	Host            string
@@ -23,15 +23,15 @@ type Config struct {
 	ExitOnStdinEOF  bool
 }
 
-// LoadConfig reads the gateway env the way Paperclip's gateway does: numbers that are
+// loadConfig reads the gateway env the way Paperclip's gateway does: numbers that are
 // finite and positive are truncated to integers, anything else takes the default; the host is
 // trimmed. It fails (with Paperclip's messages) on an unsupported mode or missing token/queue.
-func LoadConfig(getenv func(string) string) (Config, error) {
+func loadConfig(getenv func(string) string) (config, error) {
 	if mode := getenv(queue.EnvBridgeMode); mode != "" && mode != queue.ModeQueueV1 {
 		// http2_v1 needs a duplex channel this gateway does not offer; duplex_v1 is retired.
-		return Config{}, errors.New("Unsupported PAPERCLIP_API_BRIDGE_MODE: " + mode)
+		return config{}, errors.New("Unsupported PAPERCLIP_API_BRIDGE_MODE: " + mode)
 	}
-	c := Config{
+	c := config{
 		QueueDir:        getenv(queue.EnvQueueDir),
 		Token:           getenv(queue.EnvBridgeToken),
 		Host:            strings.TrimSpace(getenv(queue.EnvBridgeHost)),

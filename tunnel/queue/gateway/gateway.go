@@ -31,7 +31,7 @@ type ReadyInfo struct {
 // stdout), and serves until ctx ends (or stdin closes, with CLIPBRIDGE_GATEWAY_EXIT_ON_STDIN_EOF=1).
 // Logs go to stderr. Any returned error (bad env, unsupported mode, bind failure) should exit 1.
 func Run(ctx context.Context, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	cfg, err := LoadConfig(getenv)
+	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
 	}

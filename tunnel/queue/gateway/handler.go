@@ -25,7 +25,7 @@ var forwardedHeaders = []string{"accept", "content-type", "if-match", "if-none-m
 
 // gateway is the HTTP side of Run.
 type gateway struct {
-	cfg     Config
+	cfg     config
 	log     *slog.Logger
 	token   string
 	ledger  *ledger
@@ -35,7 +35,7 @@ type gateway struct {
 	q *queuedir.Root
 }
 
-func newGateway(cfg Config, log *slog.Logger) (*gateway, error) {
+func newGateway(cfg config, log *slog.Logger) (*gateway, error) {
 	g := &gateway{cfg: cfg, log: log, token: cfg.Token, ledger: newLedger(cfg.MaxBodyBytes), q: queuedir.NewRoot(cfg.QueueDir)}
 	r, err := g.q.Open()
 	if err == nil {

@@ -87,7 +87,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		return nil, errors.New("gateway: Launch needs Runner, Binary, QueueDir, BridgeToken and Logger")
 	}
 	if o.RemoteBinary == "" {
-		o.RemoteBinary = DefaultRemoteBinary(o.QueueDir)
+		o.RemoteBinary = defaultRemoteBinary(o.QueueDir)
 	}
 	if o.Host == "" {
 		o.Host = "127.0.0.1"

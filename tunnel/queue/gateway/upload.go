@@ -62,9 +62,9 @@ chmod 755 "$cb_t" && mv -f "$cb_t" "$CB_DST" || exit 1
 echo ":uploaded"
 `
 
-// DefaultRemoteBinary is where Launch puts the binary for a queue dir: beside Paperclip's
+// defaultRemoteBinary is where Launch puts the binary for a queue dir: beside Paperclip's
 // own gateway asset, <parent of queueDir>/server/clipbridge.
-func DefaultRemoteBinary(queueDir string) string {
+func defaultRemoteBinary(queueDir string) string {
 	return path.Join(path.Dir(path.Clean(queueDir)), "server", "clipbridge")
 }
 
