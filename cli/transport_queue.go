@@ -49,12 +49,13 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 			}
 		}
 		qt.gw, err = gateway.Launch(ctx, gateway.LaunchOptions{
-			Runner:       rn,
-			Binary:       bin,
-			QueueDir:     cfg.Queue.Dir,
-			BridgeToken:  cfg.BridgeToken.Reveal(),
-			MaxBodyBytes: cfg.MaxBodyBytes,
-			Logger:       log, // the queue package names its components
+			Runner:        rn,
+			Binary:        bin,
+			QueueDir:      cfg.Queue.Dir,
+			BridgeToken:   cfg.BridgeToken.Reveal(),
+			MaxBodyBytes:  cfg.MaxBodyBytes,
+			UploadTimeout: cfg.Queue.GatewayUploadTimeout,
+			Logger:        log, // the gateway package names its components
 		})
 		if err != nil {
 			closeRunner()

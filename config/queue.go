@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 )
 
 // Queue is the queue_v1 sandbox channel (host side).
@@ -17,6 +18,8 @@ type Queue struct {
 	RunnerExecEnv []string
 	StartGateway  bool
 	GatewayBinary string
+	// GatewayUploadTimeout bounds the copy of the gateway binary to the execution host.
+	GatewayUploadTimeout time.Duration
 }
 
 // queueSettings configure the queue_v1 channel.
@@ -37,6 +40,12 @@ var queueSettings = []setting{
 		usage: `comma-separated variables the --runner-exec client may also inherit (NAME or PREFIX*), e.g. "AWS_PROFILE,AWS_REGION" for a kubectl credential plugin`,
 		set: func(c *Config, v string) (err error) {
 			c.Queue.RunnerExecEnv, err = parsePassEnv(v)
+			return err
+		}},
+	{flag: "gateway-upload-timeout", env: "CLIPBRIDGE_GATEWAY_UPLOAD_TIMEOUT", def: "2m",
+		usage: "longest the copy of the gateway binary (about 17 MB) to the execution host may take, for --start-gateway",
+		set: func(c *Config, v string) (err error) {
+			c.Queue.GatewayUploadTimeout, err = ParseDuration(v)
 			return err
 		}},
 	{flag: "start-gateway", env: "CLIPBRIDGE_START_GATEWAY", boolean: true,

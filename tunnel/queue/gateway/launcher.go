@@ -22,8 +22,12 @@ import (
 const (
 	// defaultReadyTimeout bounds a gateway start, from exec to ready line (Paperclip: ~10 s).
 	defaultReadyTimeout = 10 * time.Second
-	// defaultOpTimeout bounds each upload step (the worker's bound on a queue operation).
+	// defaultOpTimeout bounds the check of the binary on the host (the worker's bound on a
+	// queue operation).
 	defaultOpTimeout = 30 * time.Second
+	// DefaultUploadTimeout bounds the upload of the binary: about 17 MB, so 2 minutes fit any
+	// link of 1.2 Mbit/s or more.
+	DefaultUploadTimeout = 2 * time.Minute
 	// gatewayStopGrace is how long a gateway gets to exit after its stdin closes.
 	gatewayStopGrace = 3 * time.Second
 	// maxRestartDelay caps the wait between restarts of a gateway that keeps exiting.
@@ -54,9 +58,11 @@ type LaunchOptions struct {
 	MaxQueueDepth   int
 	MaxBodyBytes    int64
 	PollInterval    time.Duration
-	// ReadyTimeout bounds each start; OpTimeout each upload step (default defaultOpTimeout).
-	ReadyTimeout time.Duration
-	OpTimeout    time.Duration
+	// ReadyTimeout bounds each start; OpTimeout the check of the binary already there (default
+	// defaultOpTimeout); UploadTimeout the upload of a new one (default DefaultUploadTimeout).
+	ReadyTimeout  time.Duration
+	OpTimeout     time.Duration
+	UploadTimeout time.Duration
 	// Logger is required.
 	Logger *slog.Logger
 }
@@ -98,8 +104,12 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 	if o.OpTimeout <= 0 {
 		o.OpTimeout = defaultOpTimeout
 	}
+	if o.UploadTimeout <= 0 {
+		o.UploadTimeout = DefaultUploadTimeout
+	}
 	g := &Launched{o: o, log: o.Logger.With("component", "queue_launcher")}
-	uploaded, err := SyncBinary(ctx, o.Runner, o.Binary, o.RemoteBinary, o.OpTimeout)
+	uploaded, err := SyncBinaryWith(ctx, o.Runner, o.Binary, o.RemoteBinary,
+		SyncOptions{Timeout: o.OpTimeout, UploadTimeout: o.UploadTimeout, Logger: o.Logger.With("component", "gateway_upload")})
 	if err != nil {
 		return nil, err
 	}

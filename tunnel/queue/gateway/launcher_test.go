@@ -65,7 +65,7 @@ func TestUploadMismatch(t *testing.T) {
 	cases := map[string][]byte{"empty stdin": nil, "corrupted": []byte("the real binarY")}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
-			err := uploadBinary(t.Context(), r, bytes.NewReader(data), int64(len(good)), hex.EncodeToString(sum[:]), dst, 10*time.Second)
+			err := uploadBinary(t.Context(), r, bytes.NewReader(data), int64(len(good)), hex.EncodeToString(sum[:]), dst, 10*time.Second, nil)
 			if !errors.Is(err, ErrUploadMismatch) || !strings.Contains(strings.ToLower(err.Error()), "sha mismatch") {
 				t.Fatalf("err = %v", err)
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"strconv"
@@ -87,14 +88,30 @@ func fileSHA256(path string) (string, int64, error) {
 // the sha256 already matches, otherwise uploaded through one exec with the bytes on stdin, into a
 // temp file that is size- and sha256-checked before it is renamed into place. Launch uses
 // it; call it directly to give worker.Options.AgentBinary a binary without starting a gateway.
-// timeout bounds each of its two execs.
+// timeout bounds each of its two execs; SyncBinaryWith sets them apart and logs progress.
 func SyncBinary(ctx context.Context, r runner.Runner, src, dst string, timeout time.Duration) (bool, error) {
+	return SyncBinaryWith(ctx, r, src, dst, SyncOptions{Timeout: timeout, UploadTimeout: timeout})
+}
+
+// SyncOptions tunes SyncBinaryWith.
+type SyncOptions struct {
+	// Timeout bounds the exec that hashes the binary already there.
+	Timeout time.Duration
+	// UploadTimeout bounds the exec that carries the binary: tens of megabytes over a link
+	// that may be slow (a sandbox provider's API).
+	UploadTimeout time.Duration
+	// Logger receives the upload's progress; nil logs nothing.
+	Logger *slog.Logger
+}
+
+// SyncBinaryWith is SyncBinary with its options.
+func SyncBinaryWith(ctx context.Context, r runner.Runner, src, dst string, o SyncOptions) (bool, error) {
 	sum, size, err := fileSHA256(src)
 	if err != nil {
 		return false, fmt.Errorf("hash gateway binary: %w", err)
 	}
 	env := map[string]string{"CB_DST": dst, "PAPERCLIP_SANDBOX_EXEC_CHANNEL": "bridge"}
-	res, err := r.Run(ctx, runner.Command{Script: hashScript, Env: env, Timeout: timeout})
+	res, err := r.Run(ctx, runner.Command{Script: hashScript, Env: env, Timeout: o.Timeout})
 	if err == nil {
 		err = res.Err("hash gateway binary")
 	}
@@ -109,20 +126,26 @@ func SyncBinary(ctx context.Context, r runner.Runner, src, dst string, timeout t
 		return false, err
 	}
 	defer f.Close()
-	return true, uploadBinary(ctx, r, f, size, sum, dst, timeout)
+	return true, uploadBinary(ctx, r, f, size, sum, dst, o.UploadTimeout, o.Logger)
 }
 
 // uploadBinary sends data (size bytes, sha256 sum) to dst through the runner.
-func uploadBinary(ctx context.Context, r runner.Runner, data io.Reader, size int64, sum, dst string, timeout time.Duration) error {
+func uploadBinary(ctx context.Context, r runner.Runner, data io.Reader, size int64, sum, dst string,
+	timeout time.Duration, log *slog.Logger) error {
+	p := &progressReader{r: data, total: size, log: log, start: time.Now()}
+	p.last = p.start
 	res, err := r.Run(ctx, runner.Command{
 		Script: uploadScript,
 		Env: map[string]string{"CB_DST": dst, "CB_SIZE": strconv.FormatInt(size, 10), "CB_SHA": sum,
 			"PAPERCLIP_SANDBOX_EXEC_CHANNEL": "bridge"},
-		Stdin:   data,
+		Stdin:   p,
 		Timeout: timeout,
 	})
 	if err != nil {
 		return fmt.Errorf("upload gateway binary: %w", err)
+	}
+	if res.TimedOut {
+		return p.timedOut(timeout)
 	}
 	if res.ExitCode == 3 {
 		return fmt.Errorf("%w: %s", ErrUploadMismatch, bytes.TrimSpace(res.Stderr))
@@ -133,5 +156,49 @@ func uploadBinary(ctx context.Context, r runner.Runner, data io.Reader, size int
 	if !bytes.Contains(res.Stdout, []byte(":uploaded")) {
 		return fmt.Errorf("upload gateway binary: unexpected output %q", bytes.TrimSpace(res.Stdout))
 	}
+	if log != nil {
+		took := time.Since(p.start)
+		log.Info("gateway binary uploaded", "dst", dst, "bytes", size, "took", took.Round(time.Millisecond).String(),
+			"mbit_per_s", round1(mbitPerSecond(size, took)))
+	}
 	return nil
 }
+
+// progressEvery is how often a running upload logs how far it is.
+const progressEvery = 2 * time.Second
+
+// progressReader counts what the runner has taken of the binary, and logs it now and then: a
+// slow link shows as a slow upload, not as a silent wait.
+type progressReader struct {
+	r           io.Reader
+	total, sent int64
+	log         *slog.Logger
+	start, last time.Time
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.sent += int64(n)
+	if now := time.Now(); p.log != nil && now.Sub(p.last) >= progressEvery && p.sent < p.total {
+		p.last = now
+		p.log.Info("gateway binary upload progress", "sent_bytes", p.sent, "total_bytes", p.total,
+			"percent", p.sent*100/max(p.total, 1), "mbit_per_s", round1(mbitPerSecond(p.sent, now.Sub(p.start))))
+	}
+	return n, err
+}
+
+// timedOut says how far an upload got and what to change.
+func (p *progressReader) timedOut(timeout time.Duration) error {
+	took := time.Since(p.start)
+	return fmt.Errorf("upload gateway binary: %.1f of %.1f MB sent when the %s limit ran out (about %.1f Mbit/s; the whole binary needs %.1f Mbit/s to fit): raise --gateway-upload-timeout (CLIPBRIDGE_GATEWAY_UPLOAD_TIMEOUT), or put a clipbridge binary on the execution host beforehand",
+		float64(p.sent)/1e6, float64(p.total)/1e6, timeout, mbitPerSecond(p.sent, took), mbitPerSecond(p.total, timeout))
+}
+
+func mbitPerSecond(bytes int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(bytes) * 8 / 1e6 / d.Seconds()
+}
+
+func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
