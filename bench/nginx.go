@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // nginxBinary is Debian's nginx-light.
@@ -92,7 +94,7 @@ func startNginx(dir, upstream string, s secrets) (*target, error) {
 	if _, err := os.Stat(nginxBinary); err != nil {
 		return nil, fmt.Errorf("nginx not found (apt-get install nginx-light): %w", err)
 	}
-	port, err := freePort()
+	port, err := testsupport.LoopbackPort()
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // sshHost is a real OpenSSH sshd on loopback standing in for the
@@ -96,7 +97,7 @@ func startSSHReference(bin, dir, upstream string, s secrets, h *sshHost) (*targe
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := testsupport.LoopbackPort()
 	if err != nil {
 		local.stop()
 		return nil, err

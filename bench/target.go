@@ -96,17 +96,6 @@ func startClipbridge(bin, dir, upstream string, s secrets, env []string, extra .
 	}, nil
 }
 
-// freePort finds a loopback port for programs (nginx) that cannot bind
-// port 0 and report it.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // reap waits for a started cmd in the background. exited closes once it
 // has ended; stop sends SIGTERM, kills it if it is still running after
 // grace, and returns when it is gone.

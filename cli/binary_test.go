@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // binPath is the clipbridge binary built once for the black-box tests.
@@ -52,27 +54,10 @@ func TestMain(m *testing.M) {
 type sidecar struct {
 	cmd    *exec.Cmd
 	ready  readyLine
-	stdout *lockedBuffer // everything after the ready line
-	stderr *lockedBuffer
+	stdout *testsupport.LockedBuffer // everything after the ready line
+	stderr *testsupport.LockedBuffer
 	done   chan struct{}
 	code   int
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startSidecar runs the binary with args and env and waits for its ready
@@ -85,7 +70,7 @@ func startSidecar(t *testing.T, env []string, args ...string) *sidecar {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sidecar{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	s := &sidecar{cmd: cmd, stdout: &testsupport.LockedBuffer{}, stderr: &testsupport.LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -172,17 +157,10 @@ func (u *recordingUpstream) requests() []*http.Request {
 	return append([]*http.Request(nil), u.seen...)
 }
 
+// agentGet is the agent's GET of path, with its bridge token.
 func agentGet(t *testing.T, s *sidecar, path string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", s.ready.Env.URL+path, nil)
-	req.Header.Set("Authorization", "Bearer "+s.ready.Env.Key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return testsupport.Get(t, s.ready.Env.URL+path, testsupport.Bearer(s.ready.Env.Key))
 }
 
 func sendSignal(t *testing.T, s *sidecar, sig syscall.Signal) {
@@ -192,15 +170,15 @@ func sendSignal(t *testing.T, s *sidecar, sig syscall.Signal) {
 	}
 }
 
+// adminGet fetches path from the admin listener; a transport error comes
+// back as status 0 with the error as the body, for polls during shutdown.
 func adminGet(t *testing.T, s *sidecar, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(s.ready.AdminURL + path)
-	if err != nil {
+	resp, body, err := testsupport.TryGet(t.Context(), s.ready.AdminURL+path, nil, testsupport.GetTimeout)
+	if resp == nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, body
 }
 
 func mustContainAll(t *testing.T, text string, parts ...string) {

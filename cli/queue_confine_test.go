@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // writeQueueRequest publishes a plain Paperclip request envelope the way its gateway does.
@@ -20,16 +22,6 @@ func writeQueueRequest(t *testing.T, reqDir, id string) {
 	}
 	if err := os.Rename(p+".tmp", p); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond for up to 15 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }
 
@@ -53,7 +45,7 @@ func TestQueueLocalRunnerConfinedToQueueDir(t *testing.T) {
 	}
 	writeQueueRequest(t, filepath.Join(dir, "requests"), id)
 	resp := filepath.Join(dir, "responses", id+".json")
-	waitFor(t, "the response", func() bool { _, err := os.Lstat(resp); return err == nil })
+	testsupport.Eventually(t, "the response", 15*time.Second, func() bool { _, err := os.Lstat(resp); return err == nil })
 	if fi, err := os.Lstat(resp); err != nil || !fi.Mode().IsRegular() {
 		t.Errorf("response is not a regular file: %v %v", fi, err)
 	}
@@ -70,12 +62,12 @@ func TestQueueLocalRunnerConfinedToQueueDir(t *testing.T) {
 	writeQueueRequest(t, elsewhere, id2)
 	before, _ := os.ReadFile(filepath.Join(elsewhere, id2+".json"))
 	// The worker recreates a removed requests/ at once, so swap until the link wins the race.
-	waitFor(t, "requests/ swapped for a link", func() bool {
+	testsupport.Eventually(t, "requests/ swapped for a link", 15*time.Second, func() bool {
 		_ = os.RemoveAll(filepath.Join(dir, "requests"))
 		return os.Symlink(elsewhere, filepath.Join(dir, "requests")) == nil
 	})
 	want := filepath.Join(dir, "requests") + " is a symlink"
-	waitFor(t, "a log line naming the symlinked requests/ (or the damage)", func() bool {
+	testsupport.Eventually(t, "a log line naming the symlinked requests/ (or the damage)", 15*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(elsewhere, id2+".json"))
 		return strings.Contains(s.stderr.String(), want) || err != nil || len(up.requests()) > 1
 	})

@@ -2,16 +2,15 @@ package deploy
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os/exec"
 	"regexp"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // readyLine is the JSON line `clipbridge serve` prints on stdout once it
@@ -26,25 +25,8 @@ type readyLine struct {
 type process struct {
 	cmd    *exec.Cmd
 	lines  chan string // stdout, line by line
-	stderr *syncBuffer
+	stderr *testsupport.LockedBuffer
 	done   chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startClipbridge runs the binary with exactly env (no inherited
@@ -54,7 +36,7 @@ func startClipbridge(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(clipbridgeBinary(t), args...)
 	cmd.Env = env
-	p := &process{cmd: cmd, lines: make(chan string, 64), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: cmd, lines: make(chan string, 64), stderr: &testsupport.LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -127,33 +109,12 @@ func (p *process) standinURL(t *testing.T) string {
 	return ""
 }
 
-// httpGet fetches url, optionally with a bearer token, within a bound.
-func httpGet(t *testing.T, url, bearer string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	client.CloseIdleConnections()
-	return resp.StatusCode, string(b)
-}
-
 // scrape reads and parses an instance's /metrics.
 func scrape(t *testing.T, adminURL string) *exposition {
 	t.Helper()
-	code, body := httpGet(t, adminURL+"/metrics", "")
-	if code != http.StatusOK {
-		t.Fatalf("GET %s/metrics: %d %s", adminURL, code, body)
+	resp, body := testsupport.Get(t, adminURL+"/metrics", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/metrics: %d %s", adminURL, resp.StatusCode, body)
 	}
 	e, err := parseExposition(body)
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // TestMetricNamesExist cross-checks every metric name, label name and label
@@ -155,8 +157,8 @@ func liveMetrics(t *testing.T) (*exposition, func(string) bool) {
 	if w.ssh {
 		t.Run("ssh", func(t *testing.T) {
 			s := startSSHStack(t)
-			if code, body := httpGet(t, s.ready.Env["PAPERCLIP_API_URL"]+"/api/agents/me", s.ready.Env["PAPERCLIP_API_KEY"]); code != http.StatusOK {
-				t.Fatalf("through the tunnel: %d %s", code, body)
+			if resp, body := testsupport.Get(t, s.ready.Env["PAPERCLIP_API_URL"]+"/api/agents/me", testsupport.Bearer(s.ready.Env["PAPERCLIP_API_KEY"])); resp.StatusCode != http.StatusOK {
+				t.Fatalf("through the tunnel: %d %s", resp.StatusCode, body)
 			}
 			live.merge(scrape(t, s.ready.AdminURL))
 			sshRan = true
@@ -191,8 +193,8 @@ func plainInstanceMetrics(t *testing.T) *exposition {
 	defer up.Close()
 	p := startClipbridge(t, plainEnv(t, up.URL), "serve")
 	r := p.ready(t)
-	if code, body := httpGet(t, r.Env["PAPERCLIP_API_URL"]+"/api/agents/me", r.Env["PAPERCLIP_API_KEY"]); code != http.StatusOK {
-		t.Fatalf("agent request: %d %s", code, body)
+	if resp, body := testsupport.Get(t, r.Env["PAPERCLIP_API_URL"]+"/api/agents/me", testsupport.Bearer(r.Env["PAPERCLIP_API_KEY"])); resp.StatusCode != http.StatusOK {
+		t.Fatalf("agent request: %d %s", resp.StatusCode, body)
 	}
 	return scrape(t, r.AdminURL)
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // runKeygen runs sshhost/keygen.sh into a temporary OUT.
@@ -171,10 +173,10 @@ func TestSSHStack(t *testing.T) {
 			t.Errorf("agent-call output lacks %s: %s", want, out)
 		}
 	}
-	if code, body := httpGet(t, s.ready.AdminURL+"/readyz", ""); code != http.StatusOK {
-		t.Errorf("/readyz %d %s", code, body)
+	if resp, body := testsupport.Get(t, s.ready.AdminURL+"/readyz", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz %d %s", resp.StatusCode, body)
 	}
-	if code, _ := httpGet(t, s.ready.Env["PAPERCLIP_API_URL"]+"/metrics", ""); code == http.StatusOK {
+	if resp, _ := testsupport.Get(t, s.ready.Env["PAPERCLIP_API_URL"]+"/metrics", nil); resp.StatusCode == http.StatusOK {
 		t.Error("/metrics answers through the tunnel; the admin listener must stay local")
 	}
 	m := scrape(t, s.ready.AdminURL)

@@ -3,7 +3,6 @@ package deploy
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // sshStack is the compose stack run without Docker, on loopback: keys from
@@ -24,7 +25,7 @@ type sshStack struct {
 	remote      string // the forward's address on the "execution host"
 	ready       readyLine
 	serve       *process
-	sshdLog     *syncBuffer
+	sshdLog     *testsupport.LockedBuffer
 	runToken    string
 	bridgeToken string
 }
@@ -43,7 +44,7 @@ func startSSHStack(t *testing.T) *sshStack {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	sshPort, remotePort := freePort(t), freePort(t)
+	sshPort, remotePort := testsupport.FreePort(t), testsupport.FreePort(t)
 	s := &sshStack{keys: filepath.Join(dir, "keys"), remote: "127.0.0.1:" + strconv.Itoa(remotePort)}
 	runTool(t, "", []string{
 		"PATH=" + os.Getenv("PATH"),
@@ -131,7 +132,7 @@ func rewriteSSHDConfig(t *testing.T, cfg, keysDir string, port int, user string)
 
 // startSSHD runs sshd in the foreground until the test ends and returns
 // its log.
-func startSSHD(t *testing.T, sshd, cfgPath string) *syncBuffer {
+func startSSHD(t *testing.T, sshd, cfgPath string) *testsupport.LockedBuffer {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		// sshd running as root chroots its pre-auth child here.
@@ -148,7 +149,7 @@ func startSSHD(t *testing.T, sshd, cfgPath string) *syncBuffer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &testsupport.LockedBuffer{}
 	listening := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -224,15 +225,4 @@ func rewriteArgs(args []string, paths, values map[string]string) []string {
 		}
 	}
 	return out
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -75,28 +76,11 @@ type bridge struct {
 	Listener net.Listener
 	client   *http.Client
 	reg      *prometheus.Registry
-	logs     *syncBuffer
+	logs     *testsupport.LockedBuffer
 	h        *Handler
 }
 
 func (b *bridge) Client() *http.Client { return b.client }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func newBridge(t testing.TB, upstreamURL string, mod func(*Options)) *bridge {
 	t.Helper()
@@ -104,7 +88,7 @@ func newBridge(t testing.TB, upstreamURL string, mod func(*Options)) *bridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testsupport.LockedBuffer{}
 	reg := prometheus.NewRegistry()
 	o := Options{
 		Upstream:        u,

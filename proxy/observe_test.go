@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // The access log is one JSON line per request with a fixed set of
@@ -15,7 +17,7 @@ import (
 // location even when the handler would print one.
 func TestAccessLogLine(t *testing.T) {
 	up := newUpstream(t, nil)
-	logs := &syncBuffer{}
+	logs := &testsupport.LockedBuffer{}
 	b := newBridge(t, up.URL, func(o *Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{AddSource: true}))
 	})

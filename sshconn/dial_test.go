@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/clipbridge/clipbridge/internal/sshserver"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 func TestDialSucceeds(t *testing.T) {
@@ -84,7 +85,7 @@ func TestDialErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closedPort := freePort(t)
+	closedPort := testsupport.FreePort(t)
 	silent := silentListener(t)
 	notSSH := closingListener(t)
 	passphrase := []byte("s3cret-passphrase")
@@ -236,18 +237,6 @@ func startAgent(t *testing.T, f *fixture) string {
 		wg.Wait()
 	})
 	return sock
-}
-
-// freePort returns a loopback port with nothing listening on it.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	return port
 }
 
 // silentListener accepts connections and never sends a byte.

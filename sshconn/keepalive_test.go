@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/clipbridge/clipbridge/internal/memlisten"
 )
 
 // rttRecorder is a prometheus.Observer that remembers when it was called.
@@ -35,7 +37,7 @@ func (r *rttRecorder) snapshot() (int, time.Time) {
 func dialPipe(t *testing.T, f *fixture, o Options) *Conn {
 	t.Helper()
 	o.DialContext = func(context.Context, string, string) (net.Conn, error) {
-		client, server := sshserverPipe()
+		client, server := memlisten.Pipe()
 		f.srv.Handle(server)
 		return client, nil
 	}

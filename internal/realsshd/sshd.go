@@ -25,6 +25,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // Binary is the sshd executable the harness runs.
@@ -86,7 +88,7 @@ func Start(dir string, cfg Config) (*Server, error) {
 	for range 5 {
 		// Another process can grab the port between probing and sshd's
 		// bind; try a fresh one in that case.
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = testsupport.LoopbackPort(); err != nil {
 			return nil, err
 		}
 		if err := s.writeConfig(cfg); err != nil {
@@ -239,15 +241,6 @@ func (s *Server) KillServing(client net.Addr, sig syscall.Signal) (int, error) {
 		}
 	}
 	return len(pids), nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // lastLines returns the last n lines of s joined by sep.

@@ -44,7 +44,7 @@ type Options struct {
 	Logger *slog.Logger
 	// ListenForward opens the listener for a remote forward, always on a
 	// loopback address; nil means net.Listen. Tests inside a
-	// testing/synctest bubble pass an in-memory listener.
+	// testing/synctest bubble pass a memlisten.Listener.
 	ListenForward func(network, addr string) (net.Listener, error)
 }
 
@@ -148,7 +148,7 @@ func (s *Server) KnownHostsLine(addr string) string {
 }
 
 // Handle serves one already-accepted transport (a TCP conn, or an in-memory
-// pipe in tests) in the background.
+// memlisten.Pipe in tests) in the background.
 func (s *Server) Handle(nc net.Conn) {
 	s.mu.Lock()
 	if s.closed {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/proxy"
 	"github.com/clipbridge/clipbridge/tunnel/queue/gateway"
 	"github.com/clipbridge/clipbridge/tunnel/queue/internal/queuetest"
@@ -55,7 +56,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := queuetest.StartGateway(t, gateway.Run, nil)
-			var logs lockedBuffer
+			var logs testsupport.LockedBuffer
 			w := runWorker(t, worker.Options{Dir: g.Dir, Runner: queuetest.Runner(t, kind), Handler: h.Trusted(),
 				BridgeToken: []byte(queuetest.Token), MaxBodyBytes: 1 << 20,
 				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -117,22 +118,4 @@ func runWorker(t *testing.T, o worker.Options) *worker.Worker {
 		}
 	})
 	return w
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers (log handlers).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,36 +1,17 @@
 package sshtunnel
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/clipbridge/clipbridge/internal/sshserver"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/sshconn"
 )
-
-// syncBuffer is a bytes.Buffer safe for the session's copy goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // commandCase is shared by the in-process and real-sshd command tests.
 type commandCase struct {
@@ -56,7 +37,7 @@ func runCommandCases(t *testing.T, r *running) {
 	t.Helper()
 	for _, tc := range commandCases {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testsupport.LockedBuffer
 			status, err := r.RunCommand(t.Context(), Command{
 				Argv: tc.argv, BridgeToken: bridgeToken, Stdin: strings.NewReader(tc.stdin),
 				Stdout: &stdout, Stderr: &stderr,
@@ -95,7 +76,7 @@ func runSignalCases(t *testing.T, r *running) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			sigs := make(chan os.Signal, 1)
-			var stdout syncBuffer
+			var stdout testsupport.LockedBuffer
 			done := make(chan struct{})
 			var status int
 			var err error
@@ -104,7 +85,7 @@ func runSignalCases(t *testing.T, r *running) {
 				status, err = r.RunCommand(ctx, Command{Argv: []string{"sh", "-c", trapScript}, BridgeToken: bridgeToken,
 					Stdout: &stdout, Signals: sigs, KillGrace: 5 * time.Second})
 			}()
-			waitFor(t, "command ready", 10*time.Second, func() bool { return strings.Contains(stdout.String(), "ready") })
+			testsupport.Eventually(t, "command ready", 10*time.Second, func() bool { return strings.Contains(stdout.String(), "ready") })
 			if tc.signal != nil {
 				sigs <- tc.signal
 			} else {
@@ -170,8 +151,8 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 		t.Fatalf("RunCommand = %d, %v", status, err)
 	}
 	p.srv.CloseConns()
-	waitFor(t, "tunnel down", 5*time.Second, func() bool { return !r.Up() })
-	waitFor(t, "tunnel up", 5*time.Second, r.Up)
+	testsupport.Eventually(t, "tunnel down", 5*time.Second, func() bool { return !r.Up() })
+	testsupport.Eventually(t, "tunnel up", 5*time.Second, r.Up)
 	r.stop(t)
 	text := logs.String()
 	if !strings.Contains(text, "tunnel reconnected") {

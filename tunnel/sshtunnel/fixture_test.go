@@ -1,7 +1,6 @@
 package sshtunnel
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -18,11 +17,15 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/clipbridge/clipbridge/internal/sshserver"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/sshconn"
 )
 
 // bridgeToken is the per-run token the stand-in handler expects.
 const bridgeToken = "bt_x9TkqC2v0LwP7mZs4RfYh1Nd8JbQe3Ua"
+
+// bridgeAuth is the agent's request header carrying bridgeToken.
+var bridgeAuth = testsupport.Bearer(bridgeToken)
 
 // inproc is an in-process SSH server and client settings that trust it.
 type inproc struct {
@@ -103,22 +106,7 @@ func (r *recorder) requests() []string {
 }
 
 // logBuffer collects JSON log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ testsupport.LockedBuffer }
 
 func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -180,41 +168,6 @@ func (r *running) stop(t testing.TB) {
 func isClassified(err error) bool {
 	var e *sshconn.Error
 	return errors.As(err, &e)
-}
-
-// get fetches url with the bridge token and a short timeout.
-func get(url string, timeout time.Duration) (int, string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+bridgeToken)
-	// A fresh connection each time: a pooled connection from before a
-	// reconnect would test the pool, not the tunnel.
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
-}
-
-// waitFor polls cond every 20 ms until it holds or the timeout passes, and
-// returns how long it took.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("%s: not true after %s", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 func portOf(u string) int {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
 	"github.com/clipbridge/clipbridge/internal/sshserver"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/sshconn"
 )
 
@@ -58,7 +59,7 @@ func TestRealCurlReachesHandler(t *testing.T) {
 
 	// curl on the execution host, started through command mode with the
 	// agent environment, exactly as an agent would call.
-	var stdout, stderr syncBuffer
+	var stdout, stderr testsupport.LockedBuffer
 	status, err := r.RunCommand(t.Context(), Command{
 		Argv:        []string{"sh", "-c", curl + ` -sS --max-time 5 -H "Authorization: Bearer $PAPERCLIP_API_KEY" "$PAPERCLIP_API_URL/api/agents/me?view=compact"`},
 		BridgeToken: bridgeToken, Stdout: &stdout, Stderr: &stderr,
@@ -160,9 +161,7 @@ func TestRealFirstConnectErrors(t *testing.T) {
 		}, sshconn.KindAuth, []string{"authorized_keys"}},
 		{"connection refused", func() Options {
 			o := Options{SSH: realOptions(s, nil)}
-			ln, _ := net.Listen("tcp", "127.0.0.1:0")
-			o.SSH.Port = ln.Addr().(*net.TCPAddr).Port
-			ln.Close()
+			o.SSH.Port, _ = testsupport.LoopbackPort()
 			return o
 		}, sshconn.KindUnreachable, []string{"connection refused"}},
 		{"AllowTcpForwarding no", func() Options { return Options{SSH: realOptions(noForward, nil)} },
@@ -194,10 +193,10 @@ func TestRealKillServingSession(t *testing.T) {
 	if _, err := s.KillServing(client.LocalAddr(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "tunnel down", 5*time.Second, func() bool { return !r.Up() })
-	waitFor(t, "same URL serves again", 10*time.Second, func() bool {
-		code, _, err := get(url+"/api/x", time.Second)
-		return err == nil && code == 200
+	testsupport.Eventually(t, "tunnel down", 5*time.Second, func() bool { return !r.Up() })
+	testsupport.Eventually(t, "same URL serves again", 10*time.Second, func() bool {
+		resp, _, err := testsupport.TryGet(t.Context(), url+"/api/x", bridgeAuth, time.Second)
+		return err == nil && resp.StatusCode == 200
 	})
 	t.Logf("sshd session killed: same port %d serving again %s later", portOf(url), time.Since(killed).Round(time.Millisecond))
 	if r.URL() != url {
@@ -213,9 +212,9 @@ func TestRealRestartSshd(t *testing.T) {
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "same URL serves again", 15*time.Second, func() bool {
-		code, _, err := get(url+"/api/x", time.Second)
-		return err == nil && code == 200
+	testsupport.Eventually(t, "same URL serves again", 15*time.Second, func() bool {
+		resp, _, err := testsupport.TryGet(t.Context(), url+"/api/x", bridgeAuth, time.Second)
+		return err == nil && resp.StatusCode == 200
 	})
 	t.Logf("sshd restarted: same port %d serving again %s later", portOf(url), time.Since(restarted).Round(time.Millisecond))
 }
@@ -232,7 +231,7 @@ func hammer(ctx context.Context, url string, lastOK *atomic.Int64) *sync.WaitGro
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				if code, _, err := get(url+"/api/x", 150*time.Millisecond); err == nil && code == 200 {
+				if resp, _, err := testsupport.TryGet(ctx, url+"/api/x", bridgeAuth, 150*time.Millisecond); err == nil && resp.StatusCode == 200 {
 					lastOK.Store(time.Now().UnixNano())
 				}
 			}
@@ -259,12 +258,12 @@ func TestRealStaleSessionHammered(t *testing.T) {
 	var lastOK atomic.Int64
 	wg := hammer(ctx, url, &lastOK)
 	defer func() { cancel(); wg.Wait() }()
-	waitFor(t, "hammer succeeds", 5*time.Second, func() bool { return lastOK.Load() != 0 })
+	testsupport.Eventually(t, "hammer succeeds", 5*time.Second, func() bool { return lastOK.Load() != 0 })
 
 	holed := time.Now()
 	relay.Blackhole()
-	detected := waitFor(t, "link declared dead", 5*time.Second, func() bool { return !r.Up() })
-	waitFor(t, "same port serving again", 10*time.Second, func() bool { return lastOK.Load() > holed.UnixNano() })
+	detected := testsupport.Eventually(t, "link declared dead", 5*time.Second, func() bool { return !r.Up() })
+	testsupport.Eventually(t, "same port serving again", 10*time.Second, func() bool { return lastOK.Load() > holed.UnixNano() })
 	recovered := time.Duration(lastOK.Load() - holed.UnixNano())
 	t.Logf("black hole under 0.2 s hammering: detected after %s (keepalive 500ms x 3), same port %d serving again after %s",
 		detected.Round(time.Millisecond), portOf(url), recovered.Round(time.Millisecond))
@@ -300,12 +299,12 @@ func TestRealBlackholeDetection(t *testing.T) {
 			r := start(t, Options{SSH: o, Server: serverFor(&recorder{})})
 			holed := time.Now()
 			relay.Blackhole()
-			took := waitFor(t, "link declared dead", tc.bound+2*time.Second, func() bool { return !r.Up() })
+			took := testsupport.Eventually(t, "link declared dead", tc.bound+2*time.Second, func() bool { return !r.Up() })
 			t.Logf("black-holed link declared dead after %s (bound %s)", took.Round(time.Millisecond), tc.bound)
 			if took > tc.bound+500*time.Millisecond {
 				t.Errorf("detection took %s, bound %s", took, tc.bound)
 			}
-			waitFor(t, "tunnel back", 10*time.Second, r.Up)
+			testsupport.Eventually(t, "tunnel back", 10*time.Second, r.Up)
 			t.Logf("tunnel back %s after the black hole", time.Since(holed).Round(time.Millisecond))
 		})
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clipbridge/clipbridge/internal/memlisten"
 	"github.com/clipbridge/clipbridge/internal/sshserver"
 	"github.com/clipbridge/clipbridge/sshconn"
 )
@@ -22,14 +23,14 @@ import (
 // testing/synctest's fake clock.
 type memNet struct {
 	mu       sync.Mutex
-	forwards map[int]*sshserver.MemListener
+	forwards map[int]*memlisten.Listener
 	failDial bool
 	dials    []time.Time
 	p        *inproc
 }
 
 func newMemNet(t *testing.T) *memNet {
-	m := &memNet{forwards: map[int]*sshserver.MemListener{}}
+	m := &memNet{forwards: map[int]*memlisten.Listener{}}
 	m.p = newInproc(t, func(o *sshserver.Options) {
 		o.ListenForward = func(_, addr string) (net.Listener, error) {
 			_, portStr, _ := net.SplitHostPort(addr)
@@ -37,7 +38,7 @@ func newMemNet(t *testing.T) *memNet {
 			if port == 0 {
 				port = 40022
 			}
-			ml := sshserver.NewMemListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+			ml := memlisten.New(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
 			m.mu.Lock()
 			m.forwards[port] = ml
 			m.mu.Unlock()
@@ -55,7 +56,7 @@ func (m *memNet) dial(context.Context, string, string) (net.Conn, error) {
 	if m.failDial {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	}
-	client, server := sshserver.Pipe()
+	client, server := memlisten.Pipe()
 	m.p.srv.Handle(server)
 	return client, nil
 }

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/clipbridge/clipbridge/internal/memlisten"
 )
 
 // ErrStopped is returned by Client and RunCommand once Run has returned.
@@ -38,7 +40,7 @@ type Tunnel struct {
 	listen  netip.AddrPort // as requested
 	metrics *metrics
 	srv     *http.Server
-	ln      *relayListener
+	ln      *memlisten.Listener // fed by each session in turn (see feed)
 
 	started atomic.Bool
 	up      atomic.Bool
@@ -80,7 +82,7 @@ func New(opts Options) (*Tunnel, error) {
 		stopped: make(chan struct{}),
 		changed: make(chan struct{}),
 	}
-	t.ln = newRelayListener(net.TCPAddrFromAddrPort(listen))
+	t.ln = memlisten.New(net.TCPAddrFromAddrPort(listen))
 	return t, nil
 }
 
@@ -190,7 +192,7 @@ func (t *Tunnel) setUp(sess *session) {
 	sess.feeding.Add(1)
 	go func() {
 		defer sess.feeding.Done()
-		t.ln.feed(sess.ln)
+		feed(t.ln, sess.ln)
 	}()
 	t.mu.Lock()
 	t.current = sess

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/sshconn"
 )
 
@@ -26,9 +27,9 @@ func TestForwardServesHandler(t *testing.T) {
 	if !r.Up() {
 		t.Fatal("Up() = false after Ready")
 	}
-	code, body, err := get(r.URL()+"/api/agents/me?view=compact", 5*time.Second)
-	if err != nil || code != 200 || !strings.Contains(body, `"path":"/api/agents/me"`) {
-		t.Fatalf("GET = %d %q %v", code, body, err)
+	resp, body := testsupport.Get(t, r.URL()+"/api/agents/me?view=compact", bridgeAuth)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"path":"/api/agents/me"`) {
+		t.Fatalf("GET = %d %q", resp.StatusCode, body)
 	}
 	if got := rec.requests(); len(got) != 1 || got[0] != "GET /api/agents/me?view=compact" {
 		t.Fatalf("handler saw %q", got)
@@ -97,13 +98,13 @@ func TestReconnectKeepsRemotePort(t *testing.T) {
 		Backoff: sshconn.Backoff{Initial: 20 * time.Millisecond}})
 	url := r.URL()
 	p.srv.CloseConns() // the server side of the connection dies
-	waitFor(t, "tunnel down", 5*time.Second, func() bool { return !r.Up() })
-	took := waitFor(t, "tunnel up again", 5*time.Second, r.Up)
+	testsupport.Eventually(t, "tunnel down", 5*time.Second, func() bool { return !r.Up() })
+	took := testsupport.Eventually(t, "tunnel up again", 5*time.Second, r.Up)
 	if r.URL() != url {
 		t.Fatalf("URL changed across reconnect: %s -> %s", url, r.URL())
 	}
-	if code, _, err := get(url+"/api/x", 5*time.Second); err != nil || code != 200 {
-		t.Fatalf("GET after reconnect = %d, %v", code, err)
+	if resp, _ := testsupport.Get(t, url+"/api/x", bridgeAuth); resp.StatusCode != 200 {
+		t.Fatalf("GET after reconnect = %d", resp.StatusCode)
 	}
 	if v := metricValue(t, reg, "clipbridge_tunnel_reconnects_total"); v != 1 {
 		t.Errorf("reconnects_total = %v, want 1", v)
@@ -126,7 +127,7 @@ func TestInFlightRequestFailsOnDeadLink(t *testing.T) {
 	r := start(t, Options{SSH: p.sshOptions(), Server: serverFor(h), ShutdownTimeout: time.Second})
 	clientDone := make(chan error, 1)
 	go func() {
-		_, _, err := get(r.URL()+"/slow", 20*time.Second)
+		_, _, err := testsupport.TryGet(t.Context(), r.URL()+"/slow", bridgeAuth, 20*time.Second)
 		clientDone <- err
 	}()
 	<-entered

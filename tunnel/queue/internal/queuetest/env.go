@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/runner"
 	"github.com/clipbridge/clipbridge/sshconn"
 )
@@ -75,16 +76,10 @@ func Runner(t *testing.T, kind string) runner.Runner {
 	return ex
 }
 
-// Eventually polls cond for up to 10 s.
+// Eventually is testsupport.Eventually with the queue tests' bound of 10 s.
 func Eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testsupport.Eventually(t, what, 10*time.Second, cond)
 }
 
 // DirEntries lists a directory's names (for leftover checks).

@@ -1,4 +1,4 @@
-package sshserver
+package memlisten
 
 import (
 	"bytes"
@@ -79,48 +79,3 @@ func (p *pipeConn) RemoteAddr() net.Addr             { return pipeAddr{} }
 func (p *pipeConn) SetDeadline(time.Time) error      { return nil }
 func (p *pipeConn) SetReadDeadline(time.Time) error  { return nil }
 func (p *pipeConn) SetWriteDeadline(time.Time) error { return nil }
-
-// MemListener is an in-memory net.Listener whose connections are Pipes, for
-// forwarded ports inside a testing/synctest bubble (see
-// Options.ListenForward). Dial connects to it.
-type MemListener struct {
-	addr   net.Addr
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-// NewMemListener returns a listener reporting addr as its address.
-func NewMemListener(addr net.Addr) *MemListener {
-	return &MemListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-// Accept waits for Dial or Close.
-func (l *MemListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-// Close stops the listener; pending and later Dials fail.
-func (l *MemListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-// Addr returns the address given to NewMemListener.
-func (l *MemListener) Addr() net.Addr { return l.addr }
-
-// Dial returns the client end of a new connection to the listener.
-func (l *MemListener) Dial() (net.Conn, error) {
-	client, server := Pipe()
-	select {
-	case l.conns <- server:
-		return client, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}

@@ -1,9 +1,0 @@
-package sshconn
-
-import (
-	"net"
-
-	"github.com/clipbridge/clipbridge/internal/sshserver"
-)
-
-func sshserverPipe() (net.Conn, net.Conn) { return sshserver.Pipe() }
