@@ -161,7 +161,10 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, body *cappedB
 			WriteError(w, http.StatusRequestTimeout, msgBodyStalled)
 			return
 		}
-		w.Header().Set("Connection", "close")
+		if exchangeOf(r).http1 {
+			// Only an HTTP/1.x connection is this agent's alone to close.
+			w.Header().Set("Connection", "close")
+		}
 		WriteError(w, http.StatusBadRequest, msgBodyMalformed)
 		return
 	}

@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// h2Pair serves b's handler as the http2_v1 host does (x/net's
+// http2.Server.ServeConn on one long-lived connection) and returns the
+// client end of that one connection.
+func h2Pair(t *testing.T, b *bridge) *http2.ClientConn {
+	t.Helper()
+	srvSide, cliSide := net.Pipe()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		(&http2.Server{}).ServeConn(srvSide, &http2.ServeConnOpts{Handler: b.h})
+	}()
+	cc, err := (&http2.Transport{}).NewClientConn(cliSide)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cc.Close()
+		_ = srvSide.Close()
+		<-served
+	})
+	return cc
+}
+
+func h2Do(t *testing.T, cc *http2.ClientConn, method, target, body, token string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://bridge.internal"+target, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(got)
+}
+
+// Over HTTP/2 every agent request is one stream of ONE long-lived
+// session. A refusal of a request whose body was not read must end that
+// stream only: "Connection: close" on an HTTP/2 response makes x/net's
+// server send GOAWAY, which would take the whole bridge down for every
+// later call.
+func TestH2RefusalKeepsSession(t *testing.T) {
+	up := newUpstream(t, nil)
+	b := newBridge(t, up.URL, func(o *Options) { o.MaxBodyBytes = 64 })
+	cc := h2Pair(t, b)
+	big := `{"x":"` + strings.Repeat("a", 200) + `"}`
+	for _, tc := range []struct {
+		name, method, target, body, token string
+		status                            int
+	}{
+		{"wrong token with a body", "POST", "/api/issues/i-1/comments", `{"a":1}`, "nope", 401},
+		{"denied route with a body", "POST", "/api/secrets", `{"a":1}`, testBridgeToken, 403},
+		{"declared body over the cap", "POST", "/api/issues/i-1/comments", big, testBridgeToken, 413},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if status, _ := h2Do(t, cc, tc.method, tc.target, tc.body, tc.token); status != tc.status {
+				t.Fatalf("status %d, want %d", status, tc.status)
+			}
+			// Give a GOAWAY, if one was sent, time to arrive.
+			deadline := time.Now().Add(200 * time.Millisecond)
+			for time.Now().Before(deadline) {
+				if st := cc.State(); st.Closed || st.Closing {
+					t.Fatalf("the session is going away after a %d: %+v", tc.status, st)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if status, body := h2Do(t, cc, "GET", "/api/agents/me", "", testBridgeToken); status != 200 {
+				t.Fatalf("next call on the session: %d %s", status, body)
+			}
+		})
+	}
+}
