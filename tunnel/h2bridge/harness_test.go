@@ -42,8 +42,8 @@ type pipeRunner struct {
 	// itself is gone and no kill can reach the gateway.
 	unkillable bool
 	starts     atomic.Int32
-	mu    sync.Mutex
-	procs []*pipeProc
+	mu         sync.Mutex
+	procs      []*pipeProc
 }
 
 func (r *pipeRunner) Name() string { return "pipe" }
