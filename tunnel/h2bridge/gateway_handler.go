@@ -127,14 +127,15 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // went out, a mutation may have run, so it gets the indeterminate 409,
 // never a retryable status (Paperclip's gateway answers 502 here).
 func (g *gateway) fail(w http.ResponseWriter, r *http.Request, err error, sent bool, body *cappedReader) {
+	unprocessed := !sent || refused(err)
 	switch {
 	case body != nil && body.exceeded.Load():
 		writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: msgBodyTooLarge})
 	case r.Context().Err() != nil:
 		// The agent went away; there is no one to answer.
-	case !sent && !g.available():
+	case unprocessed && !g.available():
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msgUnavailable})
-	case !sent:
+	case unprocessed:
 		g.log.Warn("stream not opened", "error", err)
 		writeJSON(w, http.StatusBadGateway, errorBody{Error: msgNotSent})
 	case safeMethod(r.Method):
@@ -145,6 +146,16 @@ func (g *gateway) fail(w http.ResponseWriter, r *http.Request, err error, sent b
 		w.Header().Set(outcomeHeader, outcomeUncertain)
 		writeJSON(w, http.StatusConflict, errorBody{Error: msgStreamLost, Outcome: outcomeUncertain, Retryable: new(bool)})
 	}
+}
+
+// refused reports a stream the host declared it never processed: reset
+// with REFUSED_STREAM, or above the last stream id of its GOAWAY (which
+// x/net reports only by this error's text; a test pins it).
+func refused(err error) bool {
+	if se, ok := errors.AsType[http2.StreamError](err); ok && se.Code == http2.ErrCodeRefusedStream {
+		return true
+	}
+	return strings.Contains(err.Error(), "received Server's graceful shutdown GOAWAY")
 }
 
 // streamURL makes the stream's URL from the raw request target, so that

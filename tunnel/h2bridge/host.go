@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,10 +80,16 @@ type Options struct {
 // Host is the host end of the http2_v1 bridge: one session at a time to
 // a gateway it started, re-opened on the same port when lost.
 type Host struct {
-	o    Options
-	log  *slog.Logger
-	m    *hostMetrics
-	port int
+	o       Options
+	handler http.Handler // the callback API's, counted
+	log     *slog.Logger
+	m       *hostMetrics
+	port    int
+
+	// inFlight counts handlers running, started counts every handler
+	// start: drain closes the session as soon as it is quiet (see drain).
+	inFlight atomic.Int64
+	started  atomic.Uint64
 
 	mu  sync.Mutex
 	cur *session
@@ -119,6 +126,7 @@ func Open(ctx context.Context, o Options) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{o: o, log: o.Logger.With("component", "h2_host"), m: m}
+	h.handler = h.count(o.Server.Handler)
 	for attempt := 1; ; attempt++ {
 		port := o.Port
 		if port == 0 {
@@ -189,26 +197,55 @@ func (h *Host) Run(ctx context.Context) error {
 	}
 }
 
+// drainQuiet is how long no handler may run after GOAWAY before drain
+// closes the session. A stream accepted before the GOAWAY has its
+// handler started by x/net's serve loop before the GOAWAY is even
+// written, so a quiet tenth of a second means no stream is left. Without
+// it the stop would wait out x/net's fixed one-second GOAWAY grace.
+const drainQuiet = 100 * time.Millisecond
+
 // drain stops the current session gracefully within DrainTimeout.
 func (h *Host) drain(s *session) error {
 	if s == nil {
 		return nil
 	}
 	defer h.setCurrent(nil)
-	// GOAWAY: the gateway opens no new stream; those in flight finish,
-	// then x/net closes the connection (and with it the gateway).
+	defer s.teardown()
+	// GOAWAY: the gateway opens no new stream; those in flight finish.
 	_ = s.base.Shutdown(context.Background())
-	t := time.NewTimer(h.o.DrainTimeout)
-	defer t.Stop()
-	select {
-	case <-s.served:
-		s.teardown()
-		return nil
-	case <-t.C:
-		h.log.Error("drain timed out; closing the http2 session", "timeout", h.o.DrainTimeout.String())
-		s.teardown()
-		return ErrDrainTimeout
+	deadline := time.Now().Add(h.o.DrainTimeout)
+	lastStarts, quietSince := h.started.Load(), time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.served:
+			return nil
+		case <-tick.C:
+		}
+		now := time.Now()
+		if n := h.started.Load(); n != lastStarts || h.inFlight.Load() > 0 {
+			lastStarts, quietSince = n, now
+		}
+		if now.Sub(quietSince) >= drainQuiet {
+			return nil
+		}
+		if now.After(deadline) {
+			h.log.Error("drain timed out; closing the http2 session", "timeout", h.o.DrainTimeout.String(),
+				"in_flight", h.inFlight.Load())
+			return ErrDrainTimeout
+		}
 	}
+}
+
+// count wraps the callback handler to keep inFlight and started.
+func (h *Host) count(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.started.Add(1)
+		h.inFlight.Add(1)
+		defer h.inFlight.Add(-1)
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (h *Host) current() *session {

@@ -190,7 +190,7 @@ func (h *Host) handshake(ctx context.Context, s *session, nonce string) ([]byte,
 func (h *Host) baseServer() *http.Server {
 	src := h.o.Server
 	return &http.Server{
-		Handler:      src.Handler,
+		Handler:      h.handler,
 		WriteTimeout: src.WriteTimeout,
 		ErrorLog:     src.ErrorLog,
 		// x/net advertises MaxHeaderBytes plus 320 bytes (32 for each of
