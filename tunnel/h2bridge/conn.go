@@ -16,9 +16,13 @@ import (
 // error in either direction means the session is gone (the process
 // exited, the SSH session closed), and nothing can be re-sent on it.
 type pipeConn struct {
-	r       io.Reader
-	w       io.Writer
-	closeFn func() error // ends the channel: closes stdin, kills the process
+	r      io.Reader
+	w      io.Writer
+	killFn func() error // ends the channel: kills the process, or closes the streams
+
+	// wmu keeps Close of the writer apart from a Write: x/crypto/ssh's
+	// channel does not allow the two at once.
+	wmu sync.Mutex
 
 	lostOnce  sync.Once
 	lost      chan struct{}
@@ -26,8 +30,10 @@ type pipeConn struct {
 	closeErr  error
 }
 
-func newPipeConn(r io.Reader, w io.Writer, closeFn func() error) *pipeConn {
-	return &pipeConn{r: r, w: w, closeFn: closeFn, lost: make(chan struct{})}
+// newPipeConn joins r and w; kill, on Close, must unblock a Read or a
+// Write in progress (killing the process does).
+func newPipeConn(r io.Reader, w io.Writer, kill func() error) *pipeConn {
+	return &pipeConn{r: r, w: w, killFn: kill, lost: make(chan struct{})}
 }
 
 // Lost is closed once the channel has failed or been closed.
@@ -44,6 +50,8 @@ func (c *pipeConn) Read(p []byte) (int, error) {
 }
 
 func (c *pipeConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	n, err := c.w.Write(p)
 	if err != nil {
 		c.markLost()
@@ -51,13 +59,17 @@ func (c *pipeConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close ends the channel once; reads blocked on it then return.
+// Close ends the channel once: kill first, which unblocks any Read and
+// Write in progress, then the writer is closed (EOF for the peer).
 func (c *pipeConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.markLost()
-		if c.closeFn != nil {
-			c.closeErr = c.closeFn()
+		if c.killFn != nil {
+			c.closeErr = c.killFn()
 		}
+		c.wmu.Lock()
+		closeIfCloser(c.w)
+		c.wmu.Unlock()
 	})
 	return c.closeErr
 }

@@ -65,8 +65,7 @@ func RunGateway(ctx context.Context, getenv func(string) string, stdin io.Reader
 	defer signal.Stop(sigpipe)
 
 	conn := newPipeConn(stdin, stdout, func() error {
-		closeIfCloser(stdin)
-		closeIfCloser(stdout)
+		closeIfCloser(stdin) // Close then closes stdout, the host's EOF
 		return nil
 	})
 	defer conn.Close()

@@ -67,19 +67,17 @@ func (s *session) ended() bool {
 	}
 }
 
-// kill ends the channel: EOF on the gateway's stdin, then the process
-// (over SSH, its session) is killed, which unblocks every read.
-func (s *session) kill() error {
-	_ = s.p.Stdin().Close()
-	return s.p.Kill()
-}
+// kill ends the gateway process (over SSH, its session), which
+// unblocks every read and write on its streams.
+func (s *session) kill() error { return s.p.Kill() }
 
 // teardown kills the gateway if it still runs and reaps it.
 func (s *session) teardown() {
 	if s.conn != nil {
-		_ = s.conn.Close()
+		_ = s.conn.Close() // kills, then closes stdin
 	} else {
 		_ = s.kill()
+		_ = s.p.Stdin().Close() // no one writes before a session is served
 	}
 	if s.served != nil && s.base != nil {
 		<-s.served
