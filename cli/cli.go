@@ -88,7 +88,7 @@ Commands:
   check     preflight: the same settings as serve; checks each step and says how to fix it
   health    probe a running sidecar's admin /readyz (for container health checks)
   standin   serve the demo's stand-in Paperclip API on its own
-  gateway   run the queue_v1 gateway in the sandbox (Paperclip's, without Node)
+  gateway   run the queue_v1 or http2_v1 gateway in the sandbox (Paperclip's, without Node)
   version   print the version, Go version and commit
 
 Run "clipbridge <command> --help" for the settings of a command.
