@@ -31,6 +31,7 @@ var knownCases = []caseSpec{
 	{name: "go-raw", label: "raw Go proxy (hand-written parser, no checks; not a product)"},
 	{name: "clipbridge-ssh", label: "clipbridge, SSH remote forward", ssh: true, startup: true},
 	{name: "ssh-R", label: "ssh -N -R (OpenSSH) + clipbridge", ssh: true},
+	{name: "h2-ssh", label: "clipbridge http2_v1, ssh runner", ssh: true},
 	{name: "queue-local", label: "clipbridge queue_v1, local runner", queue: true},
 	{name: "baseline-local", label: "exec-per-operation baseline, local", queue: true},
 	{name: "queue-exec", label: "clipbridge queue_v1, exec runner", queue: true},
@@ -163,6 +164,8 @@ func (e *environment) startOne(c caseSpec, dir string) (*target, error) {
 		t, err = startClipbridgeSSH(e.bin, dir, e.upstream, e.sec, h)
 	case "ssh-R":
 		t, err = startSSHReference(e.bin, dir, e.upstream, e.sec, h)
+	case "h2-ssh":
+		t, err = startClipbridgeH2SSH(e.bin, dir, e.upstream, e.sec, h)
 	default:
 		return nil, fmt.Errorf("%s is not an HTTP case", c.name)
 	}
