@@ -8,21 +8,41 @@ import (
 	"time"
 )
 
+// maxPendingWrite bounds the bytes a pipeConn holds for its writer: an
+// HTTP/2 frame is at most 16 KiB here, and flow control bounds the rest.
+const maxPendingWrite = 256 << 10
+
+// writerStopWait bounds how long Close waits for a write in progress
+// before it closes the writer under it.
+const writerStopWait = 5 * time.Second
+
 // pipeConn is a net.Conn over the two byte streams of an exec channel:
 // the gateway's stdin and stdout (each side sees them the other way
 // round). HTTP/2 needs nothing more than ordered bytes both ways.
 //
-// It reports the first failed read or write on Lost: on this channel an
-// error in either direction means the session is gone (the process
-// exited, the SSH session closed), and nothing can be re-sent on it.
+// Writes are coalesced: Write hands its bytes to one writer goroutine,
+// which writes whatever has piled up in one go. x/net's server flushes a
+// response's HEADERS frame alone and its DATA frame right after; on this
+// channel every write is a pipe wake-up for the process on the other end
+// and, over SSH, a packet through sshd too, so writing both at once takes
+// two wake-ups off every call. It adds no delay: the writer never waits
+// for more bytes, it only takes all there are.
+//
+// The first failed read or write closes Lost: on this channel an error in
+// either direction means the session is gone (the process exited, the SSH
+// session closed), and nothing can be re-sent on it.
 type pipeConn struct {
 	r      io.Reader
 	w      io.Writer
 	killFn func() error // ends the channel: kills the process, or closes the streams
 
-	// wmu keeps Close of the writer apart from a Write: x/crypto/ssh's
-	// channel does not allow the two at once.
-	wmu sync.Mutex
+	mu      sync.Mutex
+	pending []byte
+	spare   []byte
+	werr    error
+	kick    chan struct{} // buffered 1: bytes are pending
+	drained chan struct{} // buffered 1: the writer took a batch
+	stopped chan struct{} // closed when the writer goroutine has ended
 
 	lostOnce  sync.Once
 	lost      chan struct{}
@@ -30,10 +50,13 @@ type pipeConn struct {
 	closeErr  error
 }
 
-// newPipeConn joins r and w; kill, on Close, must unblock a Read or a
-// Write in progress (killing the process does).
+// newPipeConn joins r and w; kill, on Close, must unblock a Read and a
+// write in progress (killing the process does).
 func newPipeConn(r io.Reader, w io.Writer, kill func() error) *pipeConn {
-	return &pipeConn{r: r, w: w, killFn: kill, lost: make(chan struct{})}
+	c := &pipeConn{r: r, w: w, killFn: kill, lost: make(chan struct{}),
+		kick: make(chan struct{}, 1), drained: make(chan struct{}, 1), stopped: make(chan struct{})}
+	go c.writeLoop()
+	return c
 }
 
 // Lost is closed once the channel has failed or been closed.
@@ -49,27 +72,101 @@ func (c *pipeConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write queues p for the writer. It blocks while maxPendingWrite bytes
+// wait already, and fails once the channel is lost: the error of a write
+// surfaces on the next one, which is all HTTP/2 needs (a failed write
+// ends the connection either way).
 func (c *pipeConn) Write(p []byte) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	n, err := c.w.Write(p)
-	if err != nil {
-		c.markLost()
+	c.mu.Lock()
+	for len(c.pending) > 0 && len(c.pending)+len(p) > maxPendingWrite && c.werr == nil {
+		c.mu.Unlock()
+		select {
+		case <-c.drained:
+		case <-c.lost:
+		}
+		c.mu.Lock()
+		if c.isLost() && c.werr == nil {
+			c.werr = net.ErrClosed
+		}
 	}
-	return n, err
+	if c.werr == nil && c.isLost() {
+		c.werr = net.ErrClosed
+	}
+	if err := c.werr; err != nil {
+		c.mu.Unlock()
+		return 0, err
+	}
+	c.pending = append(c.pending, p...)
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	return len(p), nil
 }
 
-// Close ends the channel once: kill first, which unblocks any Read and
-// Write in progress, then the writer is closed (EOF for the peer).
+func (c *pipeConn) isLost() bool {
+	select {
+	case <-c.lost:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeLoop is the only goroutine that writes to w.
+func (c *pipeConn) writeLoop() {
+	defer close(c.stopped)
+	for {
+		select {
+		case <-c.kick:
+		case <-c.lost:
+			return
+		}
+		c.mu.Lock()
+		if len(c.pending) == 0 {
+			// A kick for bytes an earlier batch already took.
+			c.mu.Unlock()
+			continue
+		}
+		// Two buffers take turns: Write appends to one while this
+		// writes the other, and neither is ever both.
+		batch := c.pending
+		c.pending, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+		_, err := c.w.Write(batch)
+		c.mu.Lock()
+		c.spare = batch
+		if err != nil {
+			c.werr = err
+		}
+		c.mu.Unlock()
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
+		if err != nil {
+			c.markLost()
+			return
+		}
+	}
+}
+
+// Close ends the channel once: kill first, which unblocks a Read and a
+// write in progress, then the writer is closed (EOF for the peer), only
+// once the writer goroutine is done with it: x/crypto/ssh's channel does
+// not allow a Close during a Write.
 func (c *pipeConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.markLost()
 		if c.killFn != nil {
 			c.closeErr = c.killFn()
 		}
-		c.wmu.Lock()
+		select {
+		case <-c.stopped:
+		case <-time.After(writerStopWait):
+		}
 		closeIfCloser(c.w)
-		c.wmu.Unlock()
 	})
 	return c.closeErr
 }
