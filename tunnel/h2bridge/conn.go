@@ -35,6 +35,12 @@ type pipeConn struct {
 	r      io.Reader
 	w      io.Writer
 	killFn func() error // ends the channel: kills the process, or closes the streams
+	// direct: Write writes at once in the caller's goroutine, and w must
+	// allow a Close during a Write (os.File and io.Pipe do). The gateway
+	// uses it: its writes are requests, one frame each for a call without
+	// a body, so a writer goroutine would only add a wake-up per call.
+	direct bool
+	dmu    sync.Mutex
 
 	mu      sync.Mutex
 	pending []byte
@@ -50,12 +56,20 @@ type pipeConn struct {
 	closeErr  error
 }
 
-// newPipeConn joins r and w; kill, on Close, must unblock a Read and a
-// write in progress (killing the process does).
+// newPipeConn joins r and w, coalescing writes; kill, on Close, must
+// unblock a Read and a write in progress (killing the process does).
 func newPipeConn(r io.Reader, w io.Writer, kill func() error) *pipeConn {
 	c := &pipeConn{r: r, w: w, killFn: kill, lost: make(chan struct{}),
 		kick: make(chan struct{}, 1), drained: make(chan struct{}, 1), stopped: make(chan struct{})}
 	go c.writeLoop()
+	return c
+}
+
+// newDirectPipeConn is newPipeConn without the writer goroutine (see
+// pipeConn.direct).
+func newDirectPipeConn(r io.Reader, w io.Writer, kill func() error) *pipeConn {
+	c := &pipeConn{r: r, w: w, killFn: kill, lost: make(chan struct{}), direct: true, stopped: make(chan struct{})}
+	close(c.stopped)
 	return c
 }
 
@@ -77,6 +91,15 @@ func (c *pipeConn) Read(p []byte) (int, error) {
 // surfaces on the next one, which is all HTTP/2 needs (a failed write
 // ends the connection either way).
 func (c *pipeConn) Write(p []byte) (int, error) {
+	if c.direct {
+		c.dmu.Lock()
+		defer c.dmu.Unlock()
+		n, err := c.w.Write(p)
+		if err != nil {
+			c.markLost()
+		}
+		return n, err
+	}
 	c.mu.Lock()
 	for len(c.pending) > 0 && len(c.pending)+len(p) > maxPendingWrite && c.werr == nil {
 		c.mu.Unlock()

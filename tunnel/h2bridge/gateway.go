@@ -64,7 +64,7 @@ func RunGateway(ctx context.Context, getenv func(string) string, stdin io.Reader
 	signal.Notify(sigpipe, syscall.SIGPIPE)
 	defer signal.Stop(sigpipe)
 
-	conn := newPipeConn(stdin, stdout, func() error {
+	conn := newDirectPipeConn(stdin, stdout, func() error {
 		closeIfCloser(stdin) // Close then closes stdout, the host's EOF
 		return nil
 	})
