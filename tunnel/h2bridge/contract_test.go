@@ -187,3 +187,59 @@ func deadAddr(t *testing.T) string {
 	ln.Close()
 	return addr
 }
+
+// More contract cases that need timing: the in-flight cap answers 503
+// with Retry-After while a call holds the one slot, and an agent that
+// stops sending its body is cut off with 408, over the shared session.
+func TestContractOverHTTP2Timing(t *testing.T) {
+	t.Run("queue full", func(t *testing.T) {
+		release := make(chan struct{})
+		arrived := make(chan struct{}, 1)
+		st := startStack(t, stackOptions{proxy: func(o *proxyOptions) { o.MaxInFlight = 1 },
+			upH: func(w http.ResponseWriter, r *http.Request) {
+				arrived <- struct{}{}
+				<-release
+				_, _ = w.Write([]byte(`{}`))
+			}})
+		first := make(chan int, 1)
+		go func() {
+			resp, _ := st.agentMaybe(t, "GET", "/api/agents/me")
+			if resp == nil {
+				first <- 0
+				return
+			}
+			first <- resp.StatusCode
+		}()
+		<-arrived
+		resp, body := st.agent(t, "GET", "/api/agents/me", "", nil)
+		close(release)
+		if resp.StatusCode != 503 || body != errJSON("Bridge request queue is full.") || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("second call: %d %s %v", resp.StatusCode, body, resp.Header)
+		}
+		if s := <-first; s != 200 {
+			t.Fatalf("first call: %d", s)
+		}
+	})
+	t.Run("stalled body", func(t *testing.T) {
+		st := startStack(t, stackOptions{proxy: func(o *proxyOptions) { o.UpstreamTimeout = 300 * time.Millisecond }})
+		conn, err := net.Dial("tcp", strings.TrimPrefix(st.host.URL(), "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(conn, "POST /api/issues/i-1/comments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+testBridgeToken+
+			"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"half\":")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 408 || string(b) != errJSON("Bridge stopped waiting for the rest of the request body.") {
+			t.Fatalf("got %d %s", resp.StatusCode, b)
+		}
+		if n := len(st.up.requests()); n > 1 {
+			t.Fatalf("upstream saw %d", n)
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -63,6 +64,15 @@ func (g *gateway) tokenOK(auth string) bool {
 }
 
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body *cappedReader
+	// Whatever answers, an agent body not read to its end must not hold
+	// the answer: see closeIfUnread.
+	w = &answerWriter{ResponseWriter: w, unread: func() bool {
+		if body != nil {
+			return !body.eof.Load()
+		}
+		return r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+	}}
 	// The gateway's own token check: a caller without the token never
 	// opens a stream (the host checks again, independently).
 	if !g.tokenOK(r.Header.Get("Authorization")) {
@@ -83,7 +93,6 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := &http.Request{Method: r.Method, URL: u, Host: authority, Header: g.streamHeader(r.Header)}
-	var body *cappedReader
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		// The body streams into the stream as it arrives; nothing of it
 		// is held here beyond HTTP/2's flow-control window.
@@ -211,6 +220,7 @@ type cappedReader struct {
 	r        io.Reader
 	max, n   int64
 	exceeded atomic.Bool
+	eof      atomic.Bool // read to its end
 }
 
 var errBodyTooLarge = errors.New("request body exceeds the configured limit")
@@ -222,10 +232,47 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 		c.exceeded.Store(true)
 		return 0, errBodyTooLarge
 	}
+	if err == io.EOF {
+		c.eof.Store(true)
+	}
 	return n, err
 }
 
 func (c *cappedReader) Close() error { return nil } // the server closes the agent's body
+
+// answerWriter closes the agent's connection after an answer given
+// before the agent's body was read to its end. net/http would otherwise
+// read the rest of a small body (up to 256 KiB) before sending the
+// answer, and an agent trickling it, or one the host already refused,
+// would hold the answer hostage until ReadTimeout. Connection: close
+// skips that read; a read deadline already passed ends the one after the
+// handler. (The callback handler does the same on its HTTP/1 side.)
+type answerWriter struct {
+	http.ResponseWriter
+	unread    func() bool
+	wroteHead bool
+}
+
+func (a *answerWriter) WriteHeader(code int) {
+	if !a.wroteHead {
+		a.wroteHead = true
+		if a.unread() {
+			a.Header().Set("Connection", "close")
+			_ = http.NewResponseController(a.ResponseWriter).SetReadDeadline(time.Unix(1, 0))
+		}
+	}
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answerWriter) Write(b []byte) (int, error) {
+	if !a.wroteHead {
+		a.WriteHeader(http.StatusOK)
+	}
+	return a.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (a *answerWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 
 // errorBody is every answer the gateway makes itself.
 type errorBody struct {
