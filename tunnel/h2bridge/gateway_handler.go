@@ -66,7 +66,7 @@ func (g *gateway) tokenOK(auth string) bool {
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body *cappedReader
 	// Whatever answers, an agent body not read to its end must not hold
-	// the answer: see closeIfUnread.
+	// the answer: see answerWriter.
 	w = &answerWriter{ResponseWriter: w, unread: func() bool {
 		if body != nil {
 			return !body.eof.Load()
