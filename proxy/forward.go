@@ -79,6 +79,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body *cappedBody
 	if HasBody(r) {
 		body = &cappedBody{r: r.Body, max: f.maxBody, rc: rc, stall: f.timeout, ex: ex, watch: watch}
+		defer body.handlerDone()
 	}
 	sent := sentTracker{watch: watch}
 	defer sent.release()

@@ -94,3 +94,50 @@ func TestH2RefusalKeepsSession(t *testing.T) {
 		})
 	}
 }
+
+// Upstream may answer before it has read the whole request body, and
+// net/http's Transport reads that body on its own goroutine, which may
+// still be reading after the handler has returned (for a declared length,
+// its final read for EOF comes after the last byte went out). Over HTTP/2
+// the handler's ResponseWriter is dead by then: the read deadline set
+// for each body read panics inside x/net, in the Transport's goroutine,
+// which takes the whole sidecar down. The reads are the sandbox's to
+// time, so this is the sandbox's to trigger.
+func TestH2BodyReadAfterHandlerReturns(t *testing.T) {
+	bodies := make(chan *cappedBody, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ex := &exchange{ResponseWriter: w}
+		body := &cappedBody{r: r.Body, max: 1 << 20, rc: http.NewResponseController(w), stall: time.Second, ex: ex}
+		defer body.handlerDone()
+		buf := make([]byte, 4)
+		_, _ = body.Read(buf) // a read while the handler runs
+		bodies <- body
+		w.WriteHeader(http.StatusBadRequest) // answered early, body not read to its end
+	})
+	srvSide, cliSide := net.Pipe()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		(&http2.Server{}).ServeConn(srvSide, &http2.ServeConnOpts{Handler: h})
+	}()
+	cc, err := (&http2.Transport{}).NewClientConn(cliSide)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cc.Close(); _ = srvSide.Close(); <-served }()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://bridge.internal/x", pr)
+	go func() { _, _ = pw.Write([]byte("abcdefgh")) }()
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	body := <-bodies
+	// What the Transport does next, after the handler has returned.
+	if _, err := body.Read(make([]byte, 4)); err == nil {
+		t.Fatal("a read after the handler returned succeeded")
+	}
+}
