@@ -35,6 +35,9 @@ func TestContractOverHTTP2(t *testing.T) {
 		want      string            // exact body, when set
 		wantHdr   map[string]string // response headers
 		upstream  int               // requests upstream must have seen
+		// incomplete: upstream may have seen requests, none complete
+		// (the cap cut the body while it streamed).
+		incomplete bool
 	}{
 		{name: "credential swap", method: "GET", target: "/api/agents/me", status: 200, want: `{"ok":true}`, upstream: 1},
 		{name: "missing token", method: "GET", target: "/api/agents/me", hdr: map[string]string{"Authorization": ""},
@@ -64,7 +67,7 @@ func TestContractOverHTTP2(t *testing.T) {
 			want: errJSON("Bridge request body exceeded the configured size limit.")},
 		{name: "chunked body over the cap", proxy: func(o *proxyOptions) { o.MaxBodyBytes = small },
 			raw: "POST /api/issues/i-1/comments", body: `"` + strings.Repeat("c", 2*small) + `"`, status: 413,
-			want: errJSON("Bridge request body exceeded the configured size limit.")},
+			want: errJSON("Bridge request body exceeded the configured size limit."), incomplete: true},
 		{name: "raw query forwarded byte for byte", method: "GET", target: "/api/agents/me?a=%41&b=%2f&c", status: 200, upstream: 1},
 		{name: "exact body bytes", method: "POST", target: "/api/issues/i-1/comments", body: "{\"x\":\"\xff\xfe\"}",
 			hdr: map[string]string{"Content-Type": "application/json"}, status: 200, upstream: 1},
@@ -118,6 +121,14 @@ func TestContractOverHTTP2(t *testing.T) {
 				}
 			}
 			reqs := st.up.requests()
+			if tc.incomplete {
+				for _, r := range reqs {
+					if r.BodyErr == nil {
+						t.Fatalf("upstream saw a complete %d-byte body", len(r.Body))
+					}
+				}
+				return
+			}
 			if len(reqs) != tc.upstream {
 				t.Fatalf("upstream saw %d requests, want %d", len(reqs), tc.upstream)
 			}

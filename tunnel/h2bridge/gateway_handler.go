@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,14 +66,28 @@ func (g *gateway) tokenOK(auth string) bool {
 
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body *cappedReader
-	// Whatever answers, an agent body not read to its end must not hold
-	// the answer: see answerWriter.
-	w = &answerWriter{ResponseWriter: w, unread: func() bool {
+	unread := func() bool {
 		if body != nil {
 			return !body.eof.Load()
 		}
 		return r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
-	}}
+	}
+	// Whatever answers, an agent body not read to its end must not hold
+	// the answer (see answerWriter), nor the handler's end: a read
+	// deadline already passed makes net/http's read of the rest fail at
+	// once. It is set only now, after the answer is out, because it also
+	// fails the stream's body upload, and x/net then resets the stream,
+	// answer and all.
+	w = &answerWriter{ResponseWriter: w, unread: unread}
+	var endOnce sync.Once
+	endUnread := func() {
+		endOnce.Do(func() {
+			if unread() {
+				_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
+			}
+		})
+	}
+	defer endUnread()
 	// The gateway's own token check: a caller without the token never
 	// opens a stream (the host checks again, independently).
 	if !g.tokenOK(r.Header.Get("Authorization")) {
@@ -107,6 +122,9 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	// Before that Close, which waits for the stream's upload of the
+	// agent's body to end.
+	defer endUnread()
 	for k, vv := range resp.Header {
 		if !hopByHop(k) {
 			w.Header()[k] = vv
@@ -244,9 +262,9 @@ func (c *cappedReader) Close() error { return nil } // the server closes the age
 // before the agent's body was read to its end. net/http would otherwise
 // read the rest of a small body (up to 256 KiB) before sending the
 // answer, and an agent trickling it, or one the host already refused,
-// would hold the answer hostage until ReadTimeout. Connection: close
-// skips that read; a read deadline already passed ends the one after the
-// handler. (The callback handler does the same on its HTTP/1 side.)
+// would hold the answer hostage until ReadTimeout: Connection: close
+// skips that read. (The callback handler does the same on its HTTP/1
+// side; ServeHTTP ends the read after the handler.)
 type answerWriter struct {
 	http.ResponseWriter
 	unread    func() bool
@@ -258,7 +276,6 @@ func (a *answerWriter) WriteHeader(code int) {
 		a.wroteHead = true
 		if a.unread() {
 			a.Header().Set("Connection", "close")
-			_ = http.NewResponseController(a.ResponseWriter).SetReadDeadline(time.Unix(1, 0))
 		}
 	}
 	a.ResponseWriter.WriteHeader(code)

@@ -239,14 +239,15 @@ type seenRequest struct {
 	Method, RequestURI string
 	Header             http.Header
 	Body               []byte
+	BodyErr            error
 }
 
 func newRecordingUpstream(t *testing.T, h http.HandlerFunc) *recordingUpstream {
 	u := &recordingUpstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
+		b, err := io.ReadAll(r.Body)
 		u.mu.Lock()
-		u.seen = append(u.seen, seenRequest{r.Method, r.RequestURI, r.Header.Clone(), b})
+		u.seen = append(u.seen, seenRequest{r.Method, r.RequestURI, r.Header.Clone(), b, err})
 		u.mu.Unlock()
 		if h != nil {
 			h(w, r)
