@@ -42,6 +42,7 @@ var knownCases = []caseSpec{
 	{name: "clipbridge-ssh", label: "clipbridge, SSH remote forward", ssh: true, startup: true},
 	{name: "clipbridge-ssh@before", label: "clipbridge before, SSH remote forward", ssh: true, startup: true, before: true},
 	{name: "ssh-R", label: "ssh -N -R (OpenSSH) + clipbridge", ssh: true},
+	{name: "h2-ssh", label: "clipbridge http2_v1, ssh runner", ssh: true},
 	{name: "queue-local", label: "clipbridge queue_v1, local runner", queue: true},
 	{name: "queue-local@before", label: "clipbridge before queue_v1, local runner", queue: true, before: true},
 	{name: "baseline-local", label: "exec-per-operation baseline, local", queue: true},
@@ -185,6 +186,8 @@ func (e *environment) startOne(c caseSpec, dir string) (*target, error) {
 		t, err = startClipbridgeSSH(bin, dir, e.upstream, e.sec, h)
 	case "ssh-R":
 		t, err = startSSHReference(e.bin, dir, e.upstream, e.sec, h)
+	case "h2-ssh":
+		t, err = startClipbridgeH2SSH(e.bin, dir, e.upstream, e.sec, h)
 	default:
 		return nil, fmt.Errorf("%s is not an HTTP case", c.name)
 	}

@@ -194,6 +194,10 @@ func (b *bench) writeGoals(w *strings.Builder, startups map[string][]time.Durati
 		m := b.pairedRatio("clipbridge-ssh", "ssh-R", "down", mibps)
 		add("SSH forward MiB/s vs ssh -R: %.2f× (goal ≥ 0.8×) %s", m, verdict(m >= 0.8))
 	}
+	if b.has("h2-ssh") && b.has("clipbridge-ssh") {
+		l := b.pairedRatio("h2-ssh", "clipbridge-ssh", "c1", p50)
+		add("http2_v1 over SSH p50 at 1 conn vs the SSH remote forward: %.2f× (goal ≤ 1.2×) %s", l, verdict(l <= 1.2))
+	}
 	if r := b.queue["queue-local"]; r != nil && len(r.calls) > 0 {
 		p := quantile(r.calls, 0.5)
 		add("queue_v1 local runner p50 per call: %s (goal ≤ 5 ms) %s", fmtDur(p), verdict(p <= 5*time.Millisecond))

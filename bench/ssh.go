@@ -88,6 +88,25 @@ func startClipbridgeSSH(bin, dir, upstream string, s secrets, h *sshHost) (*targ
 	return t, nil
 }
 
+// startClipbridgeH2SSH runs clipbridge's http2_v1 bridge over the ssh
+// runner: one long-lived `ssh` session carries the gateway's stdin and
+// stdout, and the agent's URL is the gateway's port on the host. The
+// case's CPU and memory include sshd's processes and the gateway.
+func startClipbridgeH2SSH(bin, dir, upstream string, s secrets, h *sshHost) (*target, error) {
+	t, err := startClipbridge(bin, dir, upstream, s, h.clipbridgeEnv(),
+		"--queue-dir", filepath.Join(dir, "queue"), "--runner", "ssh", "--bridge-mode", "http2_v1")
+	if err != nil {
+		return nil, err
+	}
+	if t.mode != "http2_v1" {
+		t.stop()
+		return nil, fmt.Errorf("clipbridge fell back to %s instead of http2_v1 (see its log in %s)", t.mode, dir)
+	}
+	t.name = "h2-ssh"
+	t.proc = tree(append(t.proc.roots, h.srv.Pid())...)
+	return t, nil
+}
+
 // startSSHReference is what a user would otherwise run: clipbridge's
 // local listener, reached through OpenSSH's own `ssh -N -R` forward. The
 // case's CPU and memory include clipbridge, the ssh client and sshd's

@@ -30,7 +30,9 @@ type target struct {
 	admin string
 	// uploads says whether the 64 × 10 MiB upload figure applies.
 	uploads bool
-	stop    func()
+	// mode is clipbridge's PAPERCLIP_API_BRIDGE_MODE, when the case is clipbridge.
+	mode string
+	stop func()
 }
 
 // secrets are the credentials of one benchmark run, generated fresh.
@@ -81,8 +83,9 @@ func startClipbridge(bin, dir, upstream string, s secrets, env []string, extra .
 	}
 	var ready struct {
 		Env struct {
-			URL string `json:"PAPERCLIP_API_URL"`
-			Key string `json:"PAPERCLIP_API_KEY"`
+			URL  string `json:"PAPERCLIP_API_URL"`
+			Key  string `json:"PAPERCLIP_API_KEY"`
+			Mode string `json:"PAPERCLIP_API_BRIDGE_MODE"`
 		} `json:"env"`
 		AdminURL string `json:"admin_url"`
 	}
@@ -92,7 +95,7 @@ func startClipbridge(bin, dir, upstream string, s secrets, env []string, extra .
 	}
 	return &target{
 		name: "clipbridge", base: ready.Env.URL, auth: "Bearer " + ready.Env.Key,
-		proc: tree(cmd.Process.Pid), startup: took, stop: stop, admin: ready.AdminURL,
+		proc: tree(cmd.Process.Pid), startup: took, stop: stop, admin: ready.AdminURL, mode: ready.Env.Mode,
 	}, nil
 }
 

@@ -129,6 +129,8 @@ func TestChildrenDoNotInheritSecrets(t *testing.T) {
 		{name: "exec runner", args: []string{"--runner", "exec", "--runner-exec", `sh -c 'exec "$@"' sh`},
 			wantProcs: []string{" gateway", " queue-agent"}},
 		{name: "ssh runner", args: []string{"--runner", "ssh"}, ssh: true, wantProcs: []string{" gateway", " queue-agent"}},
+		{name: "http2_v1, local runner", args: []string{"--bridge-mode", "http2_v1", "--runner", "local"}, wantProcs: []string{" gateway"}},
+		{name: "http2_v1, ssh runner", args: []string{"--bridge-mode", "http2_v1", "--runner", "ssh"}, ssh: true, wantProcs: []string{" gateway"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newRecordingUpstream(t, nil)

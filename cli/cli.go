@@ -92,7 +92,7 @@ Commands:
   health    probe a running sidecar's admin /readyz (for container health checks)
   status    show what a running sidecar is doing (its admin /status)
   standin   serve the demo's stand-in Paperclip API on its own
-  gateway   run the queue_v1 gateway in the sandbox (Paperclip's, without Node)
+  gateway   run the queue_v1 or http2_v1 gateway in the sandbox (Paperclip's, without Node)
   queue-agent
             in the sandbox, started by the host worker: the queue's file operations, with inotify
   version   print the version, Go version and commit

@@ -126,7 +126,7 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 	case config.ModeSSH:
 		tr, err = newSSH(cfg, handler, reg, getenv, log)
 	case config.ModeQueue:
-		tr, err = newQueue(runCtx, cfg, handler, bodyBudget, reg, getenv, log)
+		tr, err = newSandboxBridge(runCtx, cfg, handler, bodyBudget, reg, getenv, log)
 	default:
 		tr, err = newLocal(cfg, handler, log)
 	}
@@ -174,7 +174,7 @@ func serve(ctx context.Context, cfg *config.Config, b Build, getenv func(string)
 	if err := writeReadyLine(stdout, env, adminURL); err != nil {
 		log.Warn("ready line not written", "error", err)
 	}
-	log.Info("serving", "mode", string(cfg.Mode()), "agent_url", env.URL, "admin", adminLn.Addr().String(),
+	log.Info("serving", "mode", string(cfg.Mode()), "bridge_mode", env.Mode, "agent_url", env.URL, "admin", adminLn.Addr().String(),
 		"upstream", cfg.Upstream.Redacted(), "routes", len(rules))
 	if onReady != nil {
 		onReady(env, adminURL)

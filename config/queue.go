@@ -20,7 +20,17 @@ type Queue struct {
 	GatewayBinary string
 	// GatewayUploadTimeout bounds the copy of the gateway binary to the execution host.
 	GatewayUploadTimeout time.Duration
+	// BridgeMode is how the sandbox reaches the callback API: queue_v1
+	// (the file channel) or http2_v1 (one HTTP/2 session over the
+	// runner's duplex exec, falling back to queue_v1 when it cannot open).
+	BridgeMode string
 }
+
+// The bridge modes.
+const (
+	BridgeQueueV1 = "queue_v1"
+	BridgeHTTP2V1 = "http2_v1"
+)
 
 // queueSettings configure the queue_v1 channel.
 var queueSettings = []setting{
@@ -56,6 +66,12 @@ var queueSettings = []setting{
 				return errors.New("want true or false")
 			}
 			return nil
+		}},
+	{flag: "bridge-mode", env: "CLIPBRIDGE_BRIDGE_MODE", def: BridgeQueueV1,
+		usage: "queue_v1 (the file channel) or http2_v1 (one HTTP/2 session over the runner's duplex exec, our gateway started there; falls back to queue_v1 when it cannot open)",
+		set: func(c *Config, v string) error {
+			c.Queue.BridgeMode = v
+			return oneOf(v, BridgeQueueV1, BridgeHTTP2V1)
 		}},
 	{flag: "gateway-binary", env: "CLIPBRIDGE_GATEWAY_BINARY",
 		usage: "clipbridge binary to copy for --start-gateway (default: this one; give another for a different architecture)",
@@ -109,6 +125,9 @@ func (c *Config) finishTransport() []error {
 			errs = append(errs, errors.New("--runner exec needs --runner-exec/CLIPBRIDGE_RUNNER_EXEC, e.g. \"docker exec -i CONTAINER\""))
 		}
 	} else {
+		if c.Queue.BridgeMode == BridgeHTTP2V1 {
+			errs = append(errs, errors.New("--bridge-mode http2_v1 needs --queue-dir/CLIPBRIDGE_QUEUE_DIR: the queue_v1 fallback uses it, and the gateway binary goes beside it"))
+		}
 		if c.Queue.StartGateway {
 			errs = append(errs, errors.New("--start-gateway needs --queue-dir/CLIPBRIDGE_QUEUE_DIR"))
 		}

@@ -80,6 +80,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body *cappedBody
 	if policy.HasBody(r) {
 		body = &cappedBody{r: r.Body, max: f.maxBody, rc: rc, stall: f.timeout, ex: ex, watch: watch}
+		defer body.handlerDone()
 	}
 	sent := sentTracker{watch: watch}
 	defer sent.release()
@@ -162,7 +163,10 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, body *cappedB
 			policy.WriteError(w, http.StatusRequestTimeout, msgBodyStalled)
 			return
 		}
-		w.Header().Set("Connection", "close")
+		if exchangeOf(r).http1 {
+			// Only an HTTP/1.x connection is this agent's alone to close.
+			w.Header().Set("Connection", "close")
+		}
 		policy.WriteError(w, http.StatusBadRequest, msgBodyMalformed)
 		return
 	}

@@ -27,6 +27,11 @@ type exchange struct {
 	// answer then closes the connection (see WriteHeader). The upload
 	// runs on the Transport's goroutine, hence atomic.
 	bodyPending atomic.Bool
+	// http1: the request came on an HTTP/1.x connection, which carries
+	// one exchange at a time. Over HTTP/2 (the http2_v1 session) the
+	// connection is shared by every call and must never be closed for
+	// one of them.
+	http1 bool
 }
 
 type exchangeKey struct{}
@@ -40,14 +45,17 @@ func (e *exchange) WriteHeader(code int) {
 	if !e.wroteHead {
 		e.wroteHead = true
 		e.status = code
-		if e.bodyPending.Load() {
+		if e.http1 && e.bodyPending.Load() {
 			// net/http would read up to 256 KiB of an unread body to keep
 			// the connection reusable, before answering and again when
 			// the handler returns: a client trickling its body would hold
 			// the answer, and then the goroutine, hostage. Connection:
 			// close skips the first read; a read deadline already passed
 			// makes the second fail at once, so the connection closes as
-			// soon as the answer is out.
+			// soon as the answer is out. HTTP/2 needs neither: the server
+			// resets just this stream when the handler returns with its
+			// body unread, and "Connection: close" there would make x/net's
+			// server send GOAWAY, ending the whole shared session.
 			e.ResponseWriter.Header().Set("Connection", "close")
 			_ = http.NewResponseController(e.ResponseWriter).SetReadDeadline(time.Unix(1, 0))
 		}
@@ -81,7 +89,7 @@ func observe(rec *recorder, log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			ex := &exchange{ResponseWriter: w, route: routeNone}
+			ex := &exchange{ResponseWriter: w, route: routeNone, http1: r.ProtoMajor == 1}
 			ex.bodyPending.Store(policy.HasBody(r))
 			rec.inFlight.Inc()
 			defer func() {

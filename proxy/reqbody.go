@@ -51,13 +51,48 @@ type cappedBody struct {
 
 	mu       sync.Mutex
 	agentErr error // a failure reading the agent's body (not the cap)
+
+	// rcMu keeps the handler's ResponseController from use once the
+	// handler has returned (done): the Transport may read the body after
+	// that (see handlerDone), and over HTTP/2 the controller of a
+	// finished handler panics.
+	rcMu sync.Mutex
+	done bool
+}
+
+// errHandlerDone fails a read of the body after its handler returned.
+var errHandlerDone = errors.New("request body read after its handler returned")
+
+// handlerDone marks the handler finished. net/http's Transport reads a
+// request body on its own goroutine and may go on after RoundTrip and the
+// handler have returned (for a declared length its last read, for EOF,
+// comes after the last byte went out); from then on reads fail at once
+// and touch nothing of the handler's.
+func (b *cappedBody) handlerDone() {
+	b.rcMu.Lock()
+	b.done = true
+	b.rcMu.Unlock()
+}
+
+// setReadDeadline sets the agent connection's read deadline unless the
+// handler has returned, and reports whether it did.
+func (b *cappedBody) setReadDeadline(t time.Time) bool {
+	b.rcMu.Lock()
+	defer b.rcMu.Unlock()
+	if b.done {
+		return false
+	}
+	_ = b.rc.SetReadDeadline(t)
+	return true
 }
 
 func (b *cappedBody) Read(p []byte) (int, error) {
 	if b.exceeded.Load() {
 		return 0, errBodyTooLarge
 	}
-	_ = b.rc.SetReadDeadline(time.Now().Add(b.stall))
+	if !b.setReadDeadline(time.Now().Add(b.stall)) {
+		return 0, errHandlerDone
+	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
 	if n > 0 {
@@ -68,7 +103,7 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 		// Once the body is done net/http keeps reading in the background
 		// to notice a client that hangs up; a stale deadline would make
 		// that read fail and cancel the request mid-response.
-		_ = b.rc.SetReadDeadline(time.Time{})
+		b.setReadDeadline(time.Time{})
 		b.ex.bodyPending.Store(false)
 	case err != nil:
 		b.mu.Lock()

@@ -22,9 +22,9 @@ import (
 const (
 	// defaultReadyTimeout bounds a gateway start, from exec to ready line (Paperclip: ~10 s).
 	defaultReadyTimeout = 10 * time.Second
-	// defaultOpTimeout bounds the check of the binary on the host (the worker's bound on a
+	// DefaultOpTimeout bounds the check of the binary on the host (the worker's bound on a
 	// queue operation).
-	defaultOpTimeout = 30 * time.Second
+	DefaultOpTimeout = 30 * time.Second
 	// DefaultUploadTimeout bounds the upload of the binary: about 17 MB, so 2 minutes fit any
 	// link of 1.2 Mbit/s or more.
 	DefaultUploadTimeout = 2 * time.Minute
@@ -59,7 +59,7 @@ type LaunchOptions struct {
 	MaxBodyBytes    int64
 	PollInterval    time.Duration
 	// ReadyTimeout bounds each start; OpTimeout the check of the binary already there (default
-	// defaultOpTimeout); UploadTimeout the upload of a new one (default DefaultUploadTimeout).
+	// DefaultOpTimeout); UploadTimeout the upload of a new one (default DefaultUploadTimeout).
 	ReadyTimeout  time.Duration
 	OpTimeout     time.Duration
 	UploadTimeout time.Duration
@@ -93,7 +93,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		return nil, errors.New("gateway: Launch needs Runner, Binary, QueueDir, BridgeToken and Logger")
 	}
 	if o.RemoteBinary == "" {
-		o.RemoteBinary = defaultRemoteBinary(o.QueueDir)
+		o.RemoteBinary = DefaultRemoteBinary(o.QueueDir)
 	}
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
@@ -102,7 +102,7 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 		o.ReadyTimeout = defaultReadyTimeout
 	}
 	if o.OpTimeout <= 0 {
-		o.OpTimeout = defaultOpTimeout
+		o.OpTimeout = DefaultOpTimeout
 	}
 	if o.UploadTimeout <= 0 {
 		o.UploadTimeout = DefaultUploadTimeout

@@ -63,9 +63,9 @@ chmod 755 "$cb_t" && mv -f "$cb_t" "$CB_DST" || exit 1
 echo ":uploaded"
 `
 
-// defaultRemoteBinary is where Launch puts the binary for a queue dir: beside Paperclip's
+// DefaultRemoteBinary is where Launch puts the binary for a queue dir: beside Paperclip's
 // own gateway asset, <parent of queueDir>/server/clipbridge.
-func defaultRemoteBinary(queueDir string) string {
+func DefaultRemoteBinary(queueDir string) string {
 	return path.Join(path.Dir(path.Clean(queueDir)), "server", "clipbridge")
 }
 
