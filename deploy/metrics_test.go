@@ -153,7 +153,7 @@ func liveMetrics(t *testing.T) (*exposition, func(string) bool) {
 	live := newExposition()
 	live.merge(plainInstanceMetrics(t))
 	w := wired(t)
-	sshRan, queueRan := false, false
+	sshRan, queueRan, h2Ran := false, false, false
 	if w.ssh {
 		t.Run("ssh", func(t *testing.T) {
 			s := startSSHStack(t)
@@ -171,10 +171,20 @@ func liveMetrics(t *testing.T) (*exposition, func(string) bool) {
 			queueRan = true
 		})
 	}
+	if w.queue {
+		t.Run("http2_v1", func(t *testing.T) {
+			p := startClipbridge(t, plainEnv(t, "http://127.0.0.1:9"), "serve", "--queue-dir="+filepath.Join(t.TempDir(), "queue"),
+				"--runner", "local", "--bridge-mode", "http2_v1")
+			live.merge(scrape(t, p.ready(t).AdminURL))
+			h2Ran = true
+		})
+	}
 	return live, func(name string) bool {
 		switch {
 		case strings.HasPrefix(name, "clipbridge_tunnel_"):
 			return !sshRan
+		case strings.HasPrefix(name, "clipbridge_h2bridge_"):
+			return !h2Ran
 		case strings.HasPrefix(name, "clipbridge_queue_"), strings.HasPrefix(name, "clipbridge_runner_"):
 			return !queueRan
 		}

@@ -94,7 +94,7 @@ func TestEveryAlertIsTested(t *testing.T) {
 	}
 	want := []string{
 		// issue 6
-		"ClipbridgeTunnelDown", "ClipbridgeTunnelReconnectStorm", "ClipbridgeRejectionSpike",
+		"ClipbridgeTunnelDown", "ClipbridgeTunnelReconnectStorm", "ClipbridgeHTTP2SessionDown", "ClipbridgeRejectionSpike",
 		"ClipbridgeUpstreamErrors", "ClipbridgeHighLatency",
 		// issue 15: queue mode, and a sidecar that is gone
 		"ClipbridgeQueueRequestsFailed", "ClipbridgeQueueIndeterminate", "ClipbridgeQueueBacklog",
