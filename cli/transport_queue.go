@@ -25,6 +25,9 @@ type queueTransport struct {
 	w           *queue.Worker
 	gw          *queue.LaunchedGateway // nil without --start-gateway
 	closeRunner func()
+	// watchRunner, for the relay runner, returns an error once the parent
+	// process is gone: nothing can reach the execution host then.
+	watchRunner func(context.Context) error
 	ready       chan struct{}
 	log         *slog.Logger
 }
@@ -39,6 +42,9 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 	}
 	qt := &queueTransport{e: agentEnv{Mode: "queue_v1", QueueDir: cfg.Queue.Dir}, closeRunner: closeRunner,
 		ready: make(chan struct{}), log: log}
+	if rl, ok := rn.(*runner.Relay); ok {
+		qt.watchRunner = rl.Watch
+	}
 	if cfg.Queue.StartGateway {
 		bin := cfg.Queue.GatewayBinary
 		if bin == "" {
@@ -107,16 +113,30 @@ func (q *queueTransport) Up() bool               { return q.w.Healthy() }
 func (q *queueTransport) Run(ctx context.Context) error {
 	defer q.closeRunner()
 	g, gctx := errgroup.WithContext(ctx)
+	// The worker stops with ctx (then drains), or when the relay's parent
+	// is gone: no command can reach the execution host after that.
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
 	workerDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(workerDone)
-		if err := q.w.Run(ctx); err != nil {
+		if err := q.w.Run(workerCtx); err != nil {
 			return failedAs(codeQueue, config.Usagef("--queue-dir %s: %v", q.e.QueueDir, err))
 		}
 		return nil
 	})
 	if q.gw != nil {
 		g.Go(func() error { return q.gw.Run(gctx) })
+	}
+	if q.watchRunner != nil {
+		g.Go(func() error {
+			if err := q.watchRunner(gctx); err != nil {
+				q.log.Error("relay parent gone; stopping", "error", err)
+				stopWorker()
+				return failedAs(codeQueue, err)
+			}
+			return nil
+		})
 	}
 	g.Go(func() error { q.signalReady(workerDone); return nil })
 	return g.Wait()
@@ -165,6 +185,17 @@ func newRunner(cfg *config.Config, reg prometheus.Registerer, getenv func(string
 			return nil, nil, config.Usage(err)
 		}
 		return r, func() {}, nil
+	case "relay":
+		conn, err := runner.OpenRelayFD(cfg.Queue.RelayFD)
+		if err != nil {
+			return nil, nil, config.Usagef("--runner relay: %v", err)
+		}
+		r, err := runner.NewRelay(runner.RelayOptions{Conn: conn, Logger: rlog, Registerer: reg})
+		if err != nil {
+			_ = conn.Close()
+			return nil, nil, err
+		}
+		return r, func() { _ = r.Close() }, nil
 	}
 	return runner.NewLocal(runner.LocalOptions{Logger: rlog, Registerer: reg}), func() {}, nil
 }

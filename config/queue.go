@@ -10,13 +10,15 @@ import (
 // Queue is the queue_v1 sandbox channel (host side).
 type Queue struct {
 	Dir        string // on the execution host
-	Runner     string // local, ssh or exec
+	Runner     string // local, ssh, exec or relay
 	RunnerExec string // the exec prefix, e.g. "docker exec -i C"
 	// RunnerExecEnv names more variables the exec prefix process may inherit (see
 	// runner.ExecOptions.PassEnv); "NAME" or "PREFIX*".
 	RunnerExecEnv []string
 	StartGateway  bool
 	GatewayBinary string
+	// RelayFD is the inherited unix socket to the parent process for --runner relay.
+	RelayFD int
 }
 
 // queueSettings configure the queue_v1 channel.
@@ -25,10 +27,20 @@ var queueSettings = []setting{
 		usage: "serve Paperclip's queue_v1 channel in this directory on the execution host (no local callback listener)",
 		set:   func(c *Config, v string) error { c.Queue.Dir = v; return nil }},
 	{flag: "runner", env: "CLIPBRIDGE_RUNNER", def: "auto",
-		usage: "how the queue dir is reached: local, ssh (over --ssh-host) or exec (--runner-exec); auto picks ssh when --ssh-host is set, else local",
+		usage: "how the queue dir is reached: local, ssh (over --ssh-host), exec (--runner-exec) or relay (the parent process runs each command; the npm launcher does this with a sandbox's runner object); auto picks ssh when --ssh-host is set, else local",
 		set: func(c *Config, v string) error {
 			c.Queue.Runner = v
-			return oneOf(v, "auto", "local", "ssh", "exec")
+			return oneOf(v, "auto", "local", "ssh", "exec", "relay")
+		}},
+	{flag: "relay-fd", env: "CLIPBRIDGE_RELAY_FD", def: "3",
+		usage: "for --runner relay: the inherited unix socket descriptor on which the parent process takes requests",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 3 {
+				return errors.New("want a descriptor number of 3 or more (0-2 are stdin, stdout and stderr)")
+			}
+			c.Queue.RelayFD = n
+			return nil
 		}},
 	{flag: "runner-exec", env: "CLIPBRIDGE_RUNNER_EXEC",
 		usage: `command prefix reaching the execution host, e.g. "docker exec -i CONTAINER" or "kubectl exec -i POD --"`,
@@ -106,6 +118,9 @@ func (c *Config) finishTransport() []error {
 		if c.Queue.RunnerExec != "" {
 			errs = append(errs, errors.New("--runner-exec needs --queue-dir/CLIPBRIDGE_QUEUE_DIR"))
 		}
+	}
+	if c.Queue.Runner == "relay" && mode != ModeQueue {
+		errs = append(errs, errors.New("--runner relay needs --queue-dir/CLIPBRIDGE_QUEUE_DIR"))
 	}
 	if len(c.Queue.RunnerExecEnv) > 0 && (mode != ModeQueue || c.Queue.Runner != "exec") {
 		errs = append(errs, errors.New("--runner-exec-env needs --runner exec (the other runners' children inherit only the fixed minimum)"))

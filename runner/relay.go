@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/clipbridge/clipbridge/runner/relaywire"
 	"io"
 	"log/slog"
 	"net"
@@ -86,7 +87,7 @@ type Relay struct {
 
 	mu      sync.Mutex
 	nextID  uint64
-	pending map[uint64]chan relayReply
+	pending map[uint64]chan relaywire.Reply
 	done    chan struct{} // closed when the reader ends
 	err     error         // why it ended
 }
@@ -106,7 +107,7 @@ func NewRelay(o RelayOptions) (*Relay, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Relay{conn: o.Conn, log: log, execs: execCounter(o.Registerer, "relay"),
-		slots: make(chan struct{}, o.MaxInFlight), pending: map[uint64]chan relayReply{}, done: make(chan struct{})}
+		slots: make(chan struct{}, o.MaxInFlight), pending: map[uint64]chan relaywire.Reply{}, done: make(chan struct{})}
 	go r.read()
 	return r, nil
 }
@@ -148,8 +149,8 @@ func (r *Relay) closedErr() error {
 func (r *Relay) read() {
 	var err error
 	for {
-		var rep relayReply
-		if err = readFrame(r.conn, RelayMaxFrameBytes, &rep); err != nil {
+		var rep relaywire.Reply
+		if err = relaywire.ReadFrame(r.conn, relaywire.MaxFrameBytes, &rep); err != nil {
 			break
 		}
 		r.mu.Lock()
@@ -195,7 +196,7 @@ func (r *Relay) Run(ctx context.Context, c Command) (Result, error) {
 	case <-r.done:
 		return Result{}, r.closedErr()
 	}
-	ch := make(chan relayReply, 1)
+	ch := make(chan relaywire.Reply, 1)
 	r.mu.Lock()
 	if r.pending == nil {
 		r.mu.Unlock()
@@ -254,14 +255,14 @@ func (r *Relay) forget(id uint64) {
 
 // send writes one request. A failed or timed-out write may have left half a frame on the wire,
 // so it closes the relay.
-func (r *Relay) send(req relayRequest) error {
+func (r *Relay) send(req relaywire.Request) error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	_ = r.conn.SetWriteDeadline(time.Now().Add(relayWriteTimeout))
-	err := writeFrame(r.conn, req)
+	err := relaywire.WriteFrame(r.conn, req)
 	_ = r.conn.SetWriteDeadline(time.Time{})
 	if err != nil {
-		var tooLarge *frameTooLargeError
+		var tooLarge *relaywire.FrameTooLargeError
 		if errors.As(err, &tooLarge) {
 			return fmt.Errorf("%w: %v", ErrInvalidCommand, err) // nothing was written
 		}
@@ -273,15 +274,15 @@ func (r *Relay) send(req relayRequest) error {
 
 // relayRequestFor renders c as a request: the bootstrap as argv, and the prelude (env, cwd,
 // script) followed by c.Stdin as stdin.
-func relayRequestFor(c Command) (relayRequest, error) {
+func relayRequestFor(c Command) (relaywire.Request, error) {
 	var stdin []byte
 	if c.Stdin != nil {
-		b, err := io.ReadAll(io.LimitReader(c.Stdin, RelayMaxStdinBytes+1))
+		b, err := io.ReadAll(io.LimitReader(c.Stdin, relaywire.MaxStdinBytes+1))
 		if err != nil {
-			return relayRequest{}, fmt.Errorf("read command stdin: %w", err)
+			return relaywire.Request{}, fmt.Errorf("read command stdin: %w", err)
 		}
-		if len(b) > RelayMaxStdinBytes {
-			return relayRequest{}, fmt.Errorf("%w: stdin over the relay's %d-byte limit", ErrInvalidCommand, RelayMaxStdinBytes)
+		if len(b) > relaywire.MaxStdinBytes {
+			return relaywire.Request{}, fmt.Errorf("%w: stdin over the relay's %d-byte limit", ErrInvalidCommand, relaywire.MaxStdinBytes)
 		}
 		stdin = b
 	}
@@ -296,7 +297,7 @@ func relayRequestFor(c Command) (relayRequest, error) {
 	if timeout <= 0 {
 		timeout = DefaultRelayTimeout
 	}
-	return relayRequest{Type: "exec", Command: bootstrapArgv[0], Args: args, Stdin: string(payload),
+	return relaywire.Request{Type: "exec", Command: bootstrapArgv[0], Args: args, Stdin: string(payload),
 		TimeoutMs: max(timeout.Milliseconds(), 1), MaxOutputBytes: c.maxOutput()}, nil
 }
 
@@ -307,7 +308,7 @@ const base64Bootstrap = `base64 -d | sh -c '` + bootstrapScript + `'`
 
 // resultOf turns a reply into a Result, bounding each stream to max bytes again (the parent
 // truncates, but the sidecar does not rely on it).
-func resultOf(rep relayReply, max int) (Result, error) {
+func resultOf(rep relaywire.Reply, max int) (Result, error) {
 	if rep.Error != "" {
 		msg := rep.Error
 		if len(msg) > 512 {

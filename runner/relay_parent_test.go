@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/clipbridge/clipbridge/runner/relaywire"
 	"net"
 	"os"
 	"os/exec"
@@ -18,10 +19,10 @@ import (
 // request and the most it had in flight at once.
 type fakeParent struct {
 	conn   net.Conn
-	handle func(relayRequest) (relayReply, bool) // false: never answer
+	handle func(relaywire.Request) (relaywire.Reply, bool) // false: never answer
 
 	mu          sync.Mutex
-	reqs        []relayRequest
+	reqs        []relaywire.Request
 	inFlight    int
 	maxInFlight int
 	wg          sync.WaitGroup
@@ -31,8 +32,8 @@ type fakeParent struct {
 func (p *fakeParent) serve() {
 	defer p.wg.Done()
 	for {
-		var req relayRequest
-		if err := readFrame(p.conn, RelayMaxFrameBytes, &req); err != nil {
+		var req relaywire.Request
+		if err := relaywire.ReadFrame(p.conn, relaywire.MaxFrameBytes, &req); err != nil {
 			return
 		}
 		p.mu.Lock()
@@ -52,16 +53,16 @@ func (p *fakeParent) serve() {
 			}
 			rep.ID = req.ID
 			p.wmu.Lock()
-			_ = writeFrame(p.conn, rep)
+			_ = relaywire.WriteFrame(p.conn, rep)
 			p.wmu.Unlock()
 		}()
 	}
 }
 
-func (p *fakeParent) requests() []relayRequest {
+func (p *fakeParent) requests() []relaywire.Request {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]relayRequest(nil), p.reqs...)
+	return append([]relaywire.Request(nil), p.reqs...)
 }
 
 // socketPair returns the two ends of a unix socketpair as the launcher makes it: the sidecar's
@@ -83,7 +84,7 @@ func socketPair(t *testing.T) (int, net.Conn) {
 }
 
 // startRelay connects a Relay to a fake parent over a real socketpair.
-func startRelay(t *testing.T, maxInFlight int, handle func(relayRequest) (relayReply, bool)) (*Relay, *fakeParent) {
+func startRelay(t *testing.T, maxInFlight int, handle func(relaywire.Request) (relaywire.Reply, bool)) (*Relay, *fakeParent) {
 	t.Helper()
 	fd, pc := socketPair(t)
 	conn, err := OpenRelayFD(fd)
@@ -108,7 +109,7 @@ func startRelay(t *testing.T, maxInFlight int, handle func(relayRequest) (relayR
 // executeLocally is what Paperclip's test runner object does with a request: spawn it here with
 // the given stdin and only PATH in its environment (a sandbox's processes see nothing of ours),
 // killed at timeoutMs.
-func executeLocally(req relayRequest) (relayReply, bool) {
+func executeLocally(req relaywire.Request) (relaywire.Reply, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(req.TimeoutMs)*time.Millisecond)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, req.Command, req.Args...)
@@ -117,7 +118,7 @@ func executeLocally(req relayRequest) (relayReply, bool) {
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
-	rep := relayReply{Stdout: out.String(), Stderr: errOut.String()}
+	rep := relaywire.Reply{Stdout: out.String(), Stderr: errOut.String()}
 	if ctx.Err() != nil {
 		rep.TimedOut = true
 		return rep, true

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"github.com/clipbridge/clipbridge/runner/relaywire"
 	"net"
 	"os"
 	"path/filepath"
@@ -108,7 +109,7 @@ func TestRelaySecretsNotInArgv(t *testing.T) {
 // timeout and the grace have passed, and the slot is free again afterwards.
 func TestRelayParentNeverAnswers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r, p := pipeRelay(t, 1, func(relayRequest) (relayReply, bool) { return relayReply{}, false })
+		r, p := pipeRelay(t, 1, func(relaywire.Request) (relaywire.Reply, bool) { return relaywire.Reply{}, false })
 		for range 2 { // the second only gets a slot if the first released its own
 			start := time.Now()
 			res, err := r.Run(t.Context(), Command{Script: "true", Timeout: time.Second})
@@ -129,7 +130,10 @@ func TestRelayParentNeverAnswers(t *testing.T) {
 // sidecar can end.
 func TestRelayParentDies(t *testing.T) {
 	started := make(chan struct{}, 1)
-	r, p := startRelay(t, 0, func(relayRequest) (relayReply, bool) { started <- struct{}{}; return relayReply{}, false })
+	r, p := startRelay(t, 0, func(relaywire.Request) (relaywire.Reply, bool) {
+		started <- struct{}{}
+		return relaywire.Reply{}, false
+	})
 	watch := make(chan error, 1)
 	go func() { watch <- r.Watch(t.Context()) }()
 	ran := make(chan error, 1)
@@ -167,12 +171,12 @@ func TestRelayGarbageFromParent(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var once sync.Once
 			var conn net.Conn
-			r, p := startRelay(t, 0, func(relayRequest) (relayReply, bool) {
+			r, p := startRelay(t, 0, func(relaywire.Request) (relaywire.Reply, bool) {
 				once.Do(func() { _, _ = conn.Write(frame) })
 				if name == "cut short" {
 					_ = conn.Close()
 				}
-				return relayReply{}, false
+				return relaywire.Reply{}, false
 			})
 			conn = p.conn
 			done := make(chan error, 1)
@@ -197,8 +201,8 @@ func TestRelayGarbageFromParent(t *testing.T) {
 
 // An execute that threw comes back as an error, not as a result.
 func TestRelayParentError(t *testing.T) {
-	r, _ := startRelay(t, 0, func(relayRequest) (relayReply, bool) {
-		return relayReply{Error: "sandbox not found"}, true
+	r, _ := startRelay(t, 0, func(relaywire.Request) (relaywire.Reply, bool) {
+		return relaywire.Reply{Error: "sandbox not found"}, true
 	})
 	_, err := r.Run(t.Context(), Command{Script: "true"})
 	if err == nil || !strings.Contains(err.Error(), "sandbox not found") {
@@ -208,7 +212,7 @@ func TestRelayParentError(t *testing.T) {
 
 // No more than MaxInFlight commands are ever at the parent, however many Run calls wait.
 func TestRelayBoundsConcurrency(t *testing.T) {
-	r, p := startRelay(t, 2, func(req relayRequest) (relayReply, bool) {
+	r, p := startRelay(t, 2, func(req relaywire.Request) (relaywire.Reply, bool) {
 		time.Sleep(20 * time.Millisecond)
 		return executeLocally(req)
 	})
@@ -231,12 +235,12 @@ func TestRelayBoundsConcurrency(t *testing.T) {
 func TestRelayCancelKeepsSlot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		answer := make(chan struct{})
-		r, p := pipeRelay(t, 1, func(req relayRequest) (relayReply, bool) {
+		r, p := pipeRelay(t, 1, func(req relaywire.Request) (relaywire.Reply, bool) {
 			if strings.Contains(req.Stdin, "first") {
 				<-answer
 			}
 			code := 0
-			return relayReply{ExitCode: &code, Stdout: "ok"}, true
+			return relaywire.Reply{ExitCode: &code, Stdout: "ok"}, true
 		})
 		ctx, cancel := context.WithCancel(t.Context())
 		first := make(chan error, 1)
@@ -265,7 +269,7 @@ func TestRelayCancelKeepsSlot(t *testing.T) {
 // Stdin over the limit is refused before anything is sent.
 func TestRelayStdinLimit(t *testing.T) {
 	r, p := startRelay(t, 0, executeLocally)
-	big := bytes.NewReader(make([]byte, RelayMaxStdinBytes+1))
+	big := bytes.NewReader(make([]byte, relaywire.MaxStdinBytes+1))
 	if _, err := r.Run(t.Context(), Command{Args: []string{"cat"}, Stdin: big}); !errors.Is(err, ErrInvalidCommand) {
 		t.Fatalf("got %v", err)
 	}
@@ -316,7 +320,7 @@ func TestOpenRelayFD(t *testing.T) {
 
 // pipeRelay connects a Relay to a fake parent over net.Pipe, whose blocking is visible to
 // testing/synctest (a real socket's is not).
-func pipeRelay(t *testing.T, maxInFlight int, handle func(relayRequest) (relayReply, bool)) (*Relay, *fakeParent) {
+func pipeRelay(t *testing.T, maxInFlight int, handle func(relaywire.Request) (relaywire.Reply, bool)) (*Relay, *fakeParent) {
 	t.Helper()
 	sc, pc := net.Pipe()
 	r, err := NewRelay(RelayOptions{Conn: sc, MaxInFlight: maxInFlight})

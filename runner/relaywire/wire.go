@@ -1,4 +1,11 @@
-package runner
+// Package relaywire is the relay protocol between `clipbridge serve --runner relay` and the
+// parent process that started it (the npm launcher, or a test or bench parent): frames on a
+// private unix socket (fd 3 of the sidecar, never stdout, which carries the ready line), each a
+// 4-byte big-endian length and that many bytes of one JSON object. The sidecar sends requests;
+// the parent answers each with a reply carrying the same id, in any order, so several commands
+// can be in flight. The launcher's side is npm/clipbridge/src/relay.ts; the two must agree on
+// everything in this file.
+package relaywire
 
 import (
 	"bytes"
@@ -9,29 +16,22 @@ import (
 	"io"
 )
 
-// The relay wire protocol, between `clipbridge serve --runner relay` and the parent that started
-// it (the npm launcher), over a private unix socket (fd 3 of the sidecar, never stdout, which
-// carries the ready line). Each frame is a 4-byte big-endian length and that many bytes of one
-// JSON object. The sidecar sends requests, the parent answers each with a reply carrying the same
-// id, in any order, so several commands can be in flight. The launcher's side is
-// npm/clipbridge/src/relay.ts; the two must agree on everything in this file.
-
-// RelayMaxFrameBytes bounds one frame either way. The largest legitimate frames are a request
+// MaxFrameBytes bounds one frame either way. The largest legitimate frames are a request
 // whose stdin is a whole queue envelope or the gateway binary (~17 MB, base64: ~23 MB), and a
 // reply carrying up to a few request envelopes (6×max body + 64 KiB each, base64). A length
 // above it is a broken or hostile peer: the relay is then closed, never resized.
-const RelayMaxFrameBytes = 160 << 20
+const MaxFrameBytes = 160 << 20
 
-// RelayMaxStdinBytes bounds Command.Stdin for the relay runner: it is held in memory and sent in
-// one frame (base64 when it is not text), which must stay under RelayMaxFrameBytes.
-const RelayMaxStdinBytes = 96 << 20
+// MaxStdinBytes bounds a command's stdin for the relay runner: it is held in memory and sent in
+// one frame (base64 when it is not text), which must stay under MaxFrameBytes.
+const MaxStdinBytes = 96 << 20
 
-// relayRequest asks the parent to run one command with its target's runner.execute.
+// Request asks the parent to run one command with its target's runner.execute.
 //
-// Command and Args are always the constant bootstrap (see prelude.go): the command's
+// Command and Args are always the constant bootstrap (runner/prelude.go): the command's
 // environment, working directory and script travel in Stdin, so no value the sidecar holds is
 // ever an argv word, here or on the execution host.
-type relayRequest struct {
+type Request struct {
 	Type string `json:"type"` // "exec"
 	ID   uint64 `json:"id"`
 	// Command and Args are what execute runs.
@@ -45,8 +45,8 @@ type relayRequest struct {
 	MaxOutputBytes int `json:"maxOutputBytes"`
 }
 
-// relayReply is the parent's answer to the request with the same ID.
-type relayReply struct {
+// Reply is the parent's answer to the request with the same ID.
+type Reply struct {
 	ID uint64 `json:"id"`
 	// ExitCode is null when the command was killed or gave no status.
 	ExitCode        *int   `json:"exitCode"`
@@ -60,18 +60,19 @@ type relayReply struct {
 	Error string `json:"error,omitempty"`
 }
 
-// errRelayFrame reports a frame that breaks the protocol; the relay cannot continue after one.
-var errRelayFrame = errors.New("relay protocol violation")
+// ErrFrame reports a frame that breaks the protocol; the relay cannot continue after one.
+var ErrFrame = errors.New("relay protocol violation")
 
-// frameTooLargeError is a frame writeFrame refused to send (nothing was written).
-type frameTooLargeError struct{ n int }
+// FrameTooLargeError is a frame WriteFrame refused to send (nothing was written).
+type FrameTooLargeError struct{ n int }
 
-func (e *frameTooLargeError) Error() string {
-	return fmt.Sprintf("relay frame of %d bytes exceeds the %d-byte limit", e.n, RelayMaxFrameBytes)
+// Error implements error.
+func (e *FrameTooLargeError) Error() string {
+	return fmt.Sprintf("relay frame of %d bytes exceeds the %d-byte limit", e.n, MaxFrameBytes)
 }
 
-// writeFrame encodes v as one frame. HTML escaping is off: it would only grow the frame.
-func writeFrame(w io.Writer, v any) error {
+// WriteFrame encodes v as one frame. HTML escaping is off: it would only grow the frame.
+func WriteFrame(w io.Writer, v any) error {
 	var buf bytes.Buffer
 	buf.Write([]byte{0, 0, 0, 0})
 	enc := json.NewEncoder(&buf)
@@ -81,24 +82,24 @@ func writeFrame(w io.Writer, v any) error {
 	}
 	b := buf.Bytes()
 	n := len(b) - 4
-	if n > RelayMaxFrameBytes {
-		return &frameTooLargeError{n: n}
+	if n > MaxFrameBytes {
+		return &FrameTooLargeError{n: n}
 	}
 	binary.BigEndian.PutUint32(b, uint32(n))
 	_, err := w.Write(b)
 	return err
 }
 
-// readFrame reads one frame into v. A length over limit, or bytes that are not one JSON object
-// of v's shape, is errRelayFrame; the length is checked before anything is allocated.
-func readFrame(r io.Reader, limit int, v any) error {
+// ReadFrame reads one frame into v. A length over limit, or bytes that are not one JSON object
+// of v's shape, is ErrFrame; the length is checked before anything is allocated.
+func ReadFrame(r io.Reader, limit int, v any) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if n == 0 || uint64(n) > uint64(limit) {
-		return fmt.Errorf("%w: frame length %d (limit %d)", errRelayFrame, n, limit)
+		return fmt.Errorf("%w: frame length %d (limit %d)", ErrFrame, n, limit)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
@@ -108,7 +109,7 @@ func readFrame(r io.Reader, limit int, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%w: %v", errRelayFrame, err)
+		return fmt.Errorf("%w: %v", ErrFrame, err)
 	}
 	return nil
 }
