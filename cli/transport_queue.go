@@ -180,7 +180,8 @@ func newRunner(cfg *config.Config, reg prometheus.Registerer, getenv func(string
 		if err != nil {
 			return nil, nil, config.Usagef("--runner-exec/CLIPBRIDGE_RUNNER_EXEC %q: %v", cfg.Queue.RunnerExec, err)
 		}
-		r, err := runner.NewExec(runner.ExecOptions{Prefix: prefix, PassEnv: cfg.Queue.RunnerExecEnv, Logger: rlog, Registerer: reg})
+		r, err := runner.NewExec(runner.ExecOptions{Prefix: prefix, PassEnv: cfg.Queue.RunnerExecEnv, OneShot: cfg.Queue.RunnerExecOneShot,
+			Logger: rlog, Registerer: reg})
 		if err != nil {
 			return nil, nil, config.Usage(err)
 		}

@@ -172,6 +172,8 @@ func TestModes(t *testing.T) {
 		{[]string{"--queue-dir", "/q", "--runner", "relay"}, ModeQueue, "relay", ""},
 		{[]string{"--queue-dir", "/q", "--runner", "relay", "--relay-fd", "2"}, "", "", "--relay-fd/CLIPBRIDGE_RELAY_FD \"2\""},
 		{[]string{"--runner", "relay"}, "", "", "--runner relay needs --queue-dir"},
+		{[]string{"--queue-dir", "/q", "--runner", "exec", "--runner-exec", "x", "--runner-exec-one-shot"}, ModeQueue, "exec", ""},
+		{[]string{"--queue-dir", "/q", "--runner-exec-one-shot"}, "", "", "--runner-exec-one-shot needs --runner exec"},
 		{[]string{"--queue-dir", "/q", "--runner", "exec"}, "", "", "--runner exec needs --runner-exec"},
 		{[]string{"--queue-dir", "/q", "--runner", "exec", "--runner-exec", "kubectl exec -i p --", "--runner-exec-env", "AWS_PROFILE, GOOGLE_*"}, ModeQueue, "exec", ""},
 		{[]string{"--queue-dir", "/q", "--runner-exec-env", "AWS_PROFILE"}, "", "", "--runner-exec-env needs --runner exec"},

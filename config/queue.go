@@ -12,6 +12,9 @@ type Queue struct {
 	Dir        string // on the execution host
 	Runner     string // local, ssh, exec or relay
 	RunnerExec string // the exec prefix, e.g. "docker exec -i C"
+	// RunnerExecOneShot: the exec prefix cannot stream stdin, so the worker uses its one-shot
+	// mode (see runner.ExecOptions.OneShot).
+	RunnerExecOneShot bool
 	// RunnerExecEnv names more variables the exec prefix process may inherit (see
 	// runner.ExecOptions.PassEnv); "NAME" or "PREFIX*".
 	RunnerExecEnv []string
@@ -45,6 +48,15 @@ var queueSettings = []setting{
 	{flag: "runner-exec", env: "CLIPBRIDGE_RUNNER_EXEC",
 		usage: `command prefix reaching the execution host, e.g. "docker exec -i CONTAINER" or "kubectl exec -i POD --"`,
 		set:   func(c *Config, v string) error { c.Queue.RunnerExec = v; return nil }},
+	{flag: "runner-exec-one-shot", env: "CLIPBRIDGE_RUNNER_EXEC_ONE_SHOT", boolean: true,
+		usage: "the --runner-exec prefix cannot stream stdin (it reads all of stdin first, or returns output only at the end): serve the queue with at most one exec per call instead of a long-lived helper",
+		set: func(c *Config, v string) (err error) {
+			c.Queue.RunnerExecOneShot, err = strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			return nil
+		}},
 	{flag: "runner-exec-env", env: "CLIPBRIDGE_RUNNER_EXEC_ENV",
 		usage: `comma-separated variables the --runner-exec client may also inherit (NAME or PREFIX*), e.g. "AWS_PROFILE,AWS_REGION" for a kubectl credential plugin`,
 		set: func(c *Config, v string) (err error) {
@@ -121,6 +133,9 @@ func (c *Config) finishTransport() []error {
 	}
 	if c.Queue.Runner == "relay" && mode != ModeQueue {
 		errs = append(errs, errors.New("--runner relay needs --queue-dir/CLIPBRIDGE_QUEUE_DIR"))
+	}
+	if c.Queue.RunnerExecOneShot && (mode != ModeQueue || c.Queue.Runner != "exec") {
+		errs = append(errs, errors.New("--runner-exec-one-shot needs --runner exec"))
 	}
 	if len(c.Queue.RunnerExecEnv) > 0 && (mode != ModeQueue || c.Queue.Runner != "exec") {
 		errs = append(errs, errors.New("--runner-exec-env needs --runner exec (the other runners' children inherit only the fixed minimum)"))

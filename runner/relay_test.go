@@ -286,6 +286,16 @@ func TestRelayIsOneShot(t *testing.T) {
 	if !IsOneShot(r) || IsOneShot(NewLocal(LocalOptions{})) {
 		t.Fatal("IsOneShot")
 	}
+	ex, err := NewExec(ExecOptions{Prefix: testPrefix, OneShot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Start(t.Context(), Command{Script: "cat"}); !errors.Is(err, ErrOneShot) || !IsOneShot(ex) {
+		t.Fatalf("one-shot exec: Start %v", err)
+	}
+	if res, err := ex.Run(t.Context(), Command{Script: "echo $X", Env: map[string]string{"X": "ok"}}); err != nil || string(res.Stdout) != "ok\n" {
+		t.Fatalf("one-shot exec: Run %q %v", res.Stdout, err)
+	}
 }
 
 // OpenRelayFD takes a socket and closes the inherited descriptor (a child must not inherit a
