@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
-	"github.com/clipbridge/clipbridge/tunnel/queue"
+	"github.com/clipbridge/clipbridge/tunnel/queue/agent"
+	"github.com/clipbridge/clipbridge/tunnel/queue/gateway"
 )
 
 // runGateway is the sandbox side of queue_v1: a drop-in for Paperclip's
@@ -17,14 +19,13 @@ func runGateway(ctx context.Context, args []string, getenv func(string) string, 
 	if code, ok := noArguments("gateway", args, gatewayHelp, stdout, stderr); !ok {
 		return code
 	}
-	// A configuration error is the caller's (exit 2), reported in the
-	// gateway's own words; a failure while serving is 1.
-	if _, err := queue.LoadGatewayConfig(getenv); err != nil {
+	if err := gateway.Run(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "[paperclip-bridge] server error: %v\n", err)
-		return exitUsage
-	}
-	if err := queue.RunGateway(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
-		fmt.Fprintf(stderr, "[paperclip-bridge] server error: %v\n", err)
+		// A configuration error is the caller's (exit 2); a failure while
+		// serving (a bind failure) is 1.
+		if errors.Is(err, gateway.ErrConfig) {
+			return exitUsage
+		}
 		return exitFailure
 	}
 	return exitOK
@@ -54,7 +55,7 @@ func runQueueAgent(ctx context.Context, args []string, getenv func(string) strin
 	if code, ok := noArguments("queue-agent", args, queueAgentHelp, stdout, stderr); !ok {
 		return code
 	}
-	if err := queue.RunAgent(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
+	if err := agent.Run(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "clipbridge queue-agent: %v\n", err)
 		return exitFailure
 	}

@@ -14,7 +14,8 @@ import (
 	"github.com/clipbridge/clipbridge/proxy"
 	"github.com/clipbridge/clipbridge/proxy/budget"
 	"github.com/clipbridge/clipbridge/runner"
-	"github.com/clipbridge/clipbridge/tunnel/queue"
+	"github.com/clipbridge/clipbridge/tunnel/queue/gateway"
+	"github.com/clipbridge/clipbridge/tunnel/queue/worker"
 )
 
 // queueTransport serves Paperclip's queue_v1 file channel on the
@@ -22,8 +23,8 @@ import (
 // It opens no local callback listener.
 type queueTransport struct {
 	e           agentEnv
-	w           *queue.Worker
-	gw          *queue.LaunchedGateway // nil without --start-gateway
+	w           *worker.Worker
+	gw          *gateway.Launched // nil without --start-gateway
 	closeRunner func()
 	// watchRunner, for the relay runner, returns an error once the parent
 	// process is gone: nothing can reach the execution host then.
@@ -53,7 +54,7 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 				return nil, failedAs(codeGateway, fmt.Errorf("--start-gateway: cannot find this binary to copy: %w", err))
 			}
 		}
-		qt.gw, err = queue.StartGateway(ctx, queue.LaunchOptions{
+		qt.gw, err = gateway.Launch(ctx, gateway.LaunchOptions{
 			Runner:       rn,
 			Binary:       bin,
 			QueueDir:     cfg.Queue.Dir,
@@ -69,7 +70,7 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 		qt.e.URL, qt.e.Key = ae["PAPERCLIP_API_URL"], ae["PAPERCLIP_API_KEY"]
 	}
 
-	wo := queue.WorkerOptions{
+	wo := worker.Options{
 		Dir:          cfg.Queue.Dir,
 		Runner:       rn,
 		Handler:      h.Trusted(),
@@ -90,7 +91,7 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 	if qt.gw != nil {
 		wo.AgentBinary = qt.gw.RemoteBinary()
 	}
-	if qt.w, err = queue.NewWorker(wo); err != nil {
+	if qt.w, err = worker.New(wo); err != nil {
 		if qt.gw != nil {
 			qt.gw.Stop()
 		}
@@ -149,18 +150,12 @@ func (q *queueTransport) Run(ctx context.Context) error {
 func (q *queueTransport) signalReady(workerDone <-chan struct{}) {
 	deadline := time.NewTimer(queueReadyWait)
 	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !q.w.Healthy() {
-		select {
-		case <-workerDone:
-			return
-		case <-deadline.C:
-			q.log.Warn("queue not listed yet; reporting ready anyway (see /readyz)", "waited", queueReadyWait.String())
-			close(q.ready)
-			return
-		case <-tick.C:
-		}
+	select {
+	case <-q.w.Ready():
+	case <-workerDone:
+		return
+	case <-deadline.C:
+		q.log.Warn("queue not listed yet; reporting ready anyway (see /readyz)", "waited", queueReadyWait.String())
 	}
 	close(q.ready)
 }

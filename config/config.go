@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clipbridge/clipbridge/proxy/policy"
 )
 
 // Defaults. 10551296 is Paperclip's current body cap: 10 MiB plus 64 KiB of
@@ -240,15 +242,15 @@ func ReadTokenFile(path string) (string, error) {
 	return tok, nil
 }
 
-// checkTokenShape keeps a token usable in a header: visible ASCII only.
+// checkTokenShape keeps a token usable in a header: visible ASCII only,
+// the rule the upstream writer checks again before sending one
+// (policy.ValidCredential; one rule, one place).
 func checkTokenShape(tok string, minLen int) error {
 	if len(tok) < minLen {
 		return fmt.Errorf("shorter than %d characters", minLen)
 	}
-	for i := 0; i < len(tok); i++ {
-		if tok[i] <= ' ' || tok[i] >= 0x7f {
-			return errors.New("contains spaces, control or non-ASCII characters")
-		}
+	if !policy.ValidCredential(tok) {
+		return errors.New("contains spaces, control or non-ASCII characters")
 	}
 	return nil
 }

@@ -20,21 +20,6 @@ import (
 // Hot-path microbenchmarks, with allocation counts, so a regression shows
 // in review: go test -run XXX -bench . -benchmem ./proxy
 
-func BenchmarkBridgeTokenMatches(b *testing.B) {
-	h := "Bearer " + testBridgeToken
-	b.ReportAllocs()
-	for b.Loop() {
-		BridgeTokenMatches(h, testBridgeToken)
-	}
-}
-
-func BenchmarkParseTarget(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		_, _, _ = ParseTarget("/api/issues/issue-1234/comments?view=compact&limit=50")
-	}
-}
-
 // BenchmarkUpstreamRequest builds the outgoing request: header
 // allowlist, credential, target.
 func BenchmarkUpstreamRequest(b *testing.B) {

@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"strings"
+
+	"github.com/clipbridge/clipbridge/proxy/policy"
 )
 
 // canonicalTarget refuses any request target that is not canonical origin
@@ -18,10 +20,10 @@ func canonicalTarget(rec *recorder) func(http.Handler) http.Handler {
 				// than read off a connection.
 				target = r.URL.RequestURI()
 			}
-			path, rawQuery, err := ParseTarget(target)
+			path, rawQuery, err := policy.ParseTarget(target)
 			if err != nil || r.Method == http.MethodConnect {
 				rec.reject(r, reasonInvalidPath)
-				WriteError(w, http.StatusBadRequest, msgInvalidPath)
+				policy.WriteError(w, http.StatusBadRequest, msgInvalidPath)
 				return
 			}
 			ex := exchangeOf(r)

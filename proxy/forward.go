@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/proxy/budget"
+	"github.com/clipbridge/clipbridge/proxy/policy"
 )
 
 // forwarder sends an admitted request upstream with the real credential
@@ -77,7 +78,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	callCtx, watch := newStallWatch(ctx, f.timeout)
 	defer watch.stop()
 	var body *cappedBody
-	if HasBody(r) {
+	if policy.HasBody(r) {
 		body = &cappedBody{r: r.Body, max: f.maxBody, rc: rc, stall: f.timeout, ex: ex, watch: watch}
 	}
 	sent := sentTracker{watch: watch}
@@ -146,7 +147,7 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, body *cappedB
 	switch {
 	case body != nil && body.exceeded.Load():
 		f.rec.reject(r, reasonRequestTooLarge)
-		WriteError(w, http.StatusRequestEntityTooLarge, msgRequestTooLarge)
+		policy.WriteError(w, http.StatusRequestEntityTooLarge, msgRequestTooLarge)
 		return
 	case body != nil && body.failure() != nil:
 		// The agent stopped sending, or sent a body whose framing is
@@ -158,11 +159,11 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, body *cappedB
 		f.log.LogAttrs(r.Context(), slog.LevelInfo, "agent request body failed",
 			slog.String("route", exchangeOf(r).route), slog.String("error", agentErr.Error()))
 		if isTimeout(agentErr) {
-			WriteError(w, http.StatusRequestTimeout, msgBodyStalled)
+			policy.WriteError(w, http.StatusRequestTimeout, msgBodyStalled)
 			return
 		}
 		w.Header().Set("Connection", "close")
-		WriteError(w, http.StatusBadRequest, msgBodyMalformed)
+		policy.WriteError(w, http.StatusBadRequest, msgBodyMalformed)
 		return
 	}
 	f.fail(w, r, err, sent)
@@ -196,11 +197,11 @@ func (f *forwarder) fail(w http.ResponseWriter, r *http.Request, err error, sent
 		slog.String("route", exchangeOf(r).route), slog.String("kind", kind), slog.String("error", err.Error()))
 	switch {
 	case kind == kindConnect:
-		WriteError(w, http.StatusBadGateway, msgUnreachable)
+		policy.WriteError(w, http.StatusBadGateway, msgUnreachable)
 	case isSafe(r.Method):
-		WriteError(w, http.StatusGatewayTimeout, failMessage(kind))
+		policy.WriteError(w, http.StatusGatewayTimeout, failMessage(kind))
 	default:
-		writeIndeterminate(w, failMessage(kind))
+		policy.WriteIndeterminate(w, failMessage(kind))
 	}
 }
 

@@ -69,7 +69,7 @@ func New(o Options) (*Handler, error) {
 	}
 	log := o.Logger.With("component", "proxy")
 	o.Logger = log
-	allow := NewAllowlist(o.Rules)
+	allow := newAllowlist(o.Rules)
 	if o.Budget == nil {
 		o.Budget = budget.New(o.BodyBudgetBytes)
 	}

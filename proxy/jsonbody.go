@@ -1,6 +1,10 @@
 package proxy
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/clipbridge/clipbridge/proxy/policy"
+)
 
 // requireJSONBody relays bodies only when they are JSON (or multipart on
 // the attachment route). Paperclip's API takes nothing else from agents,
@@ -10,9 +14,9 @@ import "net/http"
 func requireJSONBody(rec *recorder) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if HasBody(r) && !ContentTypeAllowed(r.Method, exchangeOf(r).path, r.Header.Get("Content-Type")) {
+			if policy.HasBody(r) && !policy.ContentTypeAllowed(r.Method, exchangeOf(r).path, r.Header.Get("Content-Type")) {
 				rec.reject(r, reasonUnsupportedMedia)
-				WriteError(w, http.StatusUnsupportedMediaType, msgUnsupportedMedia)
+				policy.WriteError(w, http.StatusUnsupportedMediaType, msgUnsupportedMedia)
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/clipbridge/clipbridge/proxy/policy"
 )
 
 // exchange is the per-request state the middlewares fill in as they
@@ -80,7 +82,7 @@ func observe(rec *recorder, log *slog.Logger) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			ex := &exchange{ResponseWriter: w, route: routeNone}
-			ex.bodyPending.Store(HasBody(r))
+			ex.bodyPending.Store(policy.HasBody(r))
 			rec.inFlight.Inc()
 			defer func() {
 				rec.inFlight.Dec()

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/clipbridge/clipbridge/proxy/policy"
 )
 
 // limitRequestBody refuses a declared body over the cap before reading a
@@ -19,7 +21,7 @@ func limitRequestBody(max int64, rec *recorder) func(http.Handler) http.Handler 
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength > max {
 				rec.reject(r, reasonRequestTooLarge)
-				WriteError(w, http.StatusRequestEntityTooLarge, msgRequestTooLarge)
+				policy.WriteError(w, http.StatusRequestEntityTooLarge, msgRequestTooLarge)
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/clipbridge/clipbridge/proxy/policy"
 )
 
 // copyBufSize is the relay chunk: large enough that a 10 MiB body takes
@@ -93,7 +95,7 @@ func (f *forwarder) hold(ctx, callCtx context.Context, w http.ResponseWriter, r 
 				if isSafe(r.Method) {
 					writeRetryLater(w, msgBodyBudget, 1)
 				} else {
-					writeIndeterminate(w, msgBodyBudget)
+					policy.WriteIndeterminate(w, msgBodyBudget)
 				}
 				return
 			}
@@ -116,9 +118,9 @@ func (f *forwarder) hold(ctx, callCtx context.Context, w http.ResponseWriter, r 
 			kind := f.upstreamBroke(ctx, callCtx, r, err)
 			f.armWrite(rc)
 			if isSafe(r.Method) {
-				WriteError(w, http.StatusGatewayTimeout, failMessage(kind))
+				policy.WriteError(w, http.StatusGatewayTimeout, failMessage(kind))
 			} else {
-				writeIndeterminate(w, failMessage(kind))
+				policy.WriteIndeterminate(w, failMessage(kind))
 			}
 			return
 		}
@@ -137,9 +139,9 @@ func (f *forwarder) tooLarge(w http.ResponseWriter, r *http.Request) {
 	f.rec.reject(r, reasonResponseTooLarge)
 	msg := "Bridge response body exceeded the configured size limit of " + strconv.FormatInt(f.maxBody, 10) + " bytes."
 	if isSafe(r.Method) {
-		WriteError(w, http.StatusBadGateway, msg)
+		policy.WriteError(w, http.StatusBadGateway, msg)
 	} else {
-		writeIndeterminate(w, msg)
+		policy.WriteIndeterminate(w, msg)
 	}
 }
 

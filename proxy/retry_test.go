@@ -56,7 +56,7 @@ func TestMutationNeverSentTwice(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			url, seen := closesReused(t)
 			b := newBridge(t, url, func(o *Options) {
-				rule, err := NewRule(method, "/api/x")
+				rule, err := newRule(method, "/api/x")
 				if err != nil {
 					t.Fatal(err)
 				}

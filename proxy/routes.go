@@ -23,9 +23,9 @@ type Rule struct {
 	suffix string // literal suffix every match must end with
 }
 
-// NewRule compiles a rule. The pattern is anchored for the caller, so
+// newRule compiles a rule. The pattern is anchored for the caller, so
 // "/api/x" and "^/api/x$" mean the same thing.
-func NewRule(method, pattern string) (Rule, error) {
+func newRule(method, pattern string) (Rule, error) {
 	if !policy.ValidMethod(method) {
 		return Rule{}, fmt.Errorf("method %q is not an HTTP method token", method)
 	}
@@ -44,16 +44,16 @@ func NewRule(method, pattern string) (Rule, error) {
 	return Rule{Method: method, Pattern: pattern, re: re, prefix: prefix, suffix: literalSuffix(inner)}, nil
 }
 
-// Allowlist decides which method and path pairs may be forwarded.
-type Allowlist struct {
+// allowlist decides which method and path pairs may be forwarded.
+type allowlist struct {
 	byMethod map[string][]Rule
 	n        int
 }
 
-// NewAllowlist indexes rules by method. Order is kept, so the first
+// newAllowlist indexes rules by method. Order is kept, so the first
 // matching rule names the route in metrics.
-func NewAllowlist(rules []Rule) *Allowlist {
-	a := &Allowlist{byMethod: make(map[string][]Rule), n: len(rules)}
+func newAllowlist(rules []Rule) *allowlist {
+	a := &allowlist{byMethod: make(map[string][]Rule), n: len(rules)}
 	for _, r := range rules {
 		a.byMethod[r.Method] = append(a.byMethod[r.Method], r)
 	}
@@ -61,12 +61,12 @@ func NewAllowlist(rules []Rule) *Allowlist {
 }
 
 // Len reports the number of rules.
-func (a *Allowlist) Len() int { return a.n }
+func (a *allowlist) Len() int { return a.n }
 
 // Match returns the pattern of the first rule allowing method and path.
 // Methods compare exactly: HTTP methods are case-sensitive, so "get" is
 // not GET. The literal-prefix test skips most regex evaluations.
-func (a *Allowlist) Match(method, path string) (pattern string, ok bool) {
+func (a *allowlist) Match(method, path string) (pattern string, ok bool) {
 	for i := range a.byMethod[method] {
 		r := &a.byMethod[method][i]
 		if strings.HasPrefix(path, r.prefix) && strings.HasSuffix(path, r.suffix) && r.re.MatchString(path) {
@@ -77,7 +77,7 @@ func (a *Allowlist) Match(method, path string) (pattern string, ok bool) {
 }
 
 // Patterns lists every distinct pattern, for pre-creating metric series.
-func (a *Allowlist) Patterns() []string {
+func (a *allowlist) Patterns() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, rules := range a.byMethod {
@@ -109,7 +109,7 @@ func ParseRoutes(r io.Reader) ([]Rule, error) {
 			errs = append(errs, fmt.Errorf("line %d: want \"METHOD REGEX\", got %d fields", line, len(fields)))
 			continue
 		}
-		rule, err := NewRule(fields[0], fields[1])
+		rule, err := newRule(fields[0], fields[1])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("line %d: %w", line, err))
 			continue

@@ -12,7 +12,7 @@ func TestDefaultRules(t *testing.T) {
 	if len(rules) != 68 {
 		t.Fatalf("%d default rules, want Paperclip's 68", len(rules))
 	}
-	a := NewAllowlist(rules)
+	a := newAllowlist(rules)
 	for _, tc := range []struct {
 		method, path string
 		allowed      bool
@@ -63,7 +63,7 @@ func TestParseRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := NewAllowlist(rules)
+	a := newAllowlist(rules)
 	if p, ok := a.Match("GET", "/api/x"); !ok || p != "/api/x" {
 		t.Fatalf("match %q %v", p, ok)
 	}
@@ -87,7 +87,7 @@ func TestParseRoutes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := NewAllowlist(rules).Match("GET", "/api/b/extra"); ok {
+			if _, ok := newAllowlist(rules).Match("GET", "/api/b/extra"); ok {
 				t.Error("alternation escaped the anchors")
 			}
 			continue
@@ -140,7 +140,7 @@ func TestLiteralSuffix(t *testing.T) {
 }
 
 func BenchmarkAllowlistMatch(b *testing.B) {
-	a := NewAllowlist(DefaultRules())
+	a := newAllowlist(DefaultRules())
 	paths := []struct{ m, p string }{
 		{"GET", "/api/agents/me"},
 		{"POST", "/api/issues/issue-123/comments"},

@@ -12,12 +12,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/proxy/policy"
 )
 
 // agentHeaders are the only headers an answer to the agent may carry: the
 // downstream allowlist plus what the bridge itself sets.
 var agentHeaders = map[string]bool{
-	"Content-Type": true, "Etag": true, "Last-Modified": true, outcomeHeader: true,
+	"Content-Type": true, "Etag": true, "Last-Modified": true, policy.OutcomeHeader: true,
 	"Content-Length": true, "Date": true, "Connection": true, "Retry-After": true,
 }
 
@@ -141,7 +143,7 @@ func checkAgentAnswer(t *testing.T, raw, out []byte) {
 		}
 	case relayed:
 	default:
-		var eb errorBody
+		var eb struct{ Error string }
 		if json.Unmarshal(body, &eb) != nil || !strings.HasPrefix(eb.Error, "Bridge ") {
 			t.Fatalf("agent got %d %q, neither upstream's answer nor a bridge error\nupstream %q", resp.StatusCode, body, raw)
 		}

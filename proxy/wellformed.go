@@ -23,11 +23,11 @@ func requireWellFormed(rec *recorder) func(http.Handler) http.Handler {
 			if err := policy.Check(r); err != nil {
 				if errors.Is(err, policy.ErrTarget) {
 					rec.reject(r, reasonInvalidPath)
-					WriteError(w, http.StatusBadRequest, msgInvalidPath)
+					policy.WriteError(w, http.StatusBadRequest, msgInvalidPath)
 					return
 				}
 				rec.reject(r, reasonMalformed)
-				WriteError(w, http.StatusBadRequest, msgMalformed)
+				policy.WriteError(w, http.StatusBadRequest, msgMalformed)
 				return
 			}
 			if !r.ProtoAtLeast(1, 1) {

@@ -1,13 +1,12 @@
-// Package policy holds the checks that every way into the callback API
-// shares, and that the upstream writer repeats before anything leaves.
-//
-// The agent-facing HTTP listeners get these guarantees from net/http's
-// request parser. The queue worker (and any later transport that builds an
-// *http.Request itself from data the sandbox wrote) gets them nowhere else:
-// a header value holding "\r\n" there once became a second, smuggled
-// request on the upstream connection, carrying the real run credential.
-// So the rule is stated once, here, as "what net/http's parser would have
-// produced", and checked at each entrance and again at the exit.
+// The well-formedness checks. The agent-facing HTTP listeners get these
+// guarantees from net/http's request parser. The queue worker (and any
+// later transport that builds an *http.Request itself from data the sandbox
+// wrote) gets them nowhere else: a header value holding "\r\n" there once
+// became a second, smuggled request on the upstream connection, carrying
+// the real run credential. So the rule is stated once, here, as "what
+// net/http's parser would have produced", and checked at each entrance and
+// again at the exit.
+
 package policy
 
 import (
@@ -36,7 +35,7 @@ func ValidMethod(m string) bool { return httpguts.ValidHeaderFieldName(m) }
 // and no DEL; and url.ParseRequestURI, which net/http runs on every
 // target, accepts it (it refuses a bad percent-escape in the path). Bytes
 // from 0x80 up pass, as they do in net/http; whether a path is canonical
-// is a stricter, separate question (proxy.ParseTarget).
+// is a stricter, separate question (ParseTarget).
 func ValidTarget(t string) bool {
 	if t == "" || t[0] != '/' {
 		return false

@@ -1,7 +1,8 @@
-package queue
+package queue_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -18,6 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clipbridge/clipbridge/proxy"
+	"github.com/clipbridge/clipbridge/tunnel/queue/gateway"
+	"github.com/clipbridge/clipbridge/tunnel/queue/internal/queuetest"
+	"github.com/clipbridge/clipbridge/tunnel/queue/worker"
 )
 
 // upstreamCall is what the stand-in Paperclip API received.
@@ -45,41 +49,42 @@ func TestEndToEnd(t *testing.T) {
 			defer upstream.Close()
 			u, _ := url.Parse(upstream.URL)
 			h, err := proxy.New(proxy.Options{Upstream: u, RunToken: func() string { return "real-run-jwt" }, RunID: "run-bridge",
-				BridgeToken: testToken, Rules: proxy.DefaultRules(), MaxBodyBytes: 1 << 20, UpstreamTimeout: 10 * time.Second,
-				MaxInFlight: 16, Logger: testLogger(t), Registerer: prometheus.NewRegistry()})
+				BridgeToken: queuetest.Token, Rules: proxy.DefaultRules(), MaxBodyBytes: 1 << 20, UpstreamTimeout: 10 * time.Second,
+				MaxInFlight: 16, Logger: queuetest.Logger(t), Registerer: prometheus.NewRegistry()})
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := startGateway(t, nil)
+			g := queuetest.StartGateway(t, gateway.Run, nil)
 			var logs lockedBuffer
-			tw := startWorker(t, kind, g.dir, WorkerOptions{Handler: h.Trusted(), BridgeToken: []byte(testToken), MaxBodyBytes: 1 << 20,
+			w := runWorker(t, worker.Options{Dir: g.Dir, Runner: queuetest.Runner(t, kind), Handler: h.Trusted(),
+				BridgeToken: []byte(queuetest.Token), MaxBodyBytes: 1 << 20,
 				Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 
-			resp, body := g.do(t, "GET", "/api/agents/me?view=compact", map[string]string{"If-None-Match": `"x"`}, "")
+			resp, body := g.Do(t, "GET", "/api/agents/me?view=compact", map[string]string{"If-None-Match": `"x"`}, "")
 			if resp.StatusCode != 200 || body != `{"ok":true}` || resp.Header.Get("ETag") != `"u1"` || resp.Header.Get("Last-Modified") == "" {
 				t.Fatalf("%d %s %v", resp.StatusCode, body, resp.Header)
 			}
-			resp, body = g.do(t, "DELETE", "/api/secrets", nil, "")
+			resp, body = g.Do(t, "DELETE", "/api/secrets", nil, "")
 			if resp.StatusCode != 403 || body != `{"error":"Route not allowed: DELETE /api/secrets"}` {
 				t.Fatalf("%d %s", resp.StatusCode, body)
 			}
-			resp, _ = g.do(t, "POST", "/api/issues/issue-1/comments", map[string]string{"Content-Type": "application/json"}, `{"body":"hi"}`)
+			resp, _ = g.Do(t, "POST", "/api/issues/issue-1/comments", map[string]string{"Content-Type": "application/json"}, `{"body":"hi"}`)
 			if resp.StatusCode != 200 {
 				t.Fatalf("POST %d", resp.StatusCode)
 			}
-			if !tw.Healthy() {
+			if !w.Healthy() {
 				t.Error("worker not healthy while serving")
 			}
 			// Neither token reaches a file on the execution host or the worker's log.
-			_ = filepath.WalkDir(filepath.Dir(g.dir), func(p string, d fs.DirEntry, err error) error {
+			_ = filepath.WalkDir(filepath.Dir(g.Dir), func(p string, d fs.DirEntry, err error) error {
 				if err == nil && !d.IsDir() {
-					if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(testToken)) || bytes.Contains(b, []byte("real-run-jwt")) {
+					if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(queuetest.Token)) || bytes.Contains(b, []byte("real-run-jwt")) {
 						t.Errorf("token found in %s", p)
 					}
 				}
 				return nil
 			})
-			if strings.Contains(logs.String(), testToken) || strings.Contains(logs.String(), "real-run-jwt") {
+			if strings.Contains(logs.String(), queuetest.Token) || strings.Contains(logs.String(), "real-run-jwt") {
 				t.Error("token in the worker log")
 			}
 			mu.Lock()
@@ -93,6 +98,25 @@ func TestEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runWorker runs a worker with o until the test ends.
+func runWorker(t *testing.T, o worker.Options) *worker.Worker {
+	t.Helper()
+	w, err := worker.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker Run: %v", err)
+		}
+	})
+	return w
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers (log handlers).

@@ -2,22 +2,17 @@ package queue
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
-	"regexp"
 	"strings"
 	"time"
-
-	"github.com/clipbridge/clipbridge/proxy/budget"
 )
 
 // timeLayout is JavaScript's Date.toISOString(): UTC, exactly three fractional digits, "Z".
 const timeLayout = "2006-01-02T15:04:05.000Z"
 
-// formatTime renders t the way Paperclip writes createdAt and completedAt.
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+// FormatTime renders t the way Paperclip writes createdAt and completedAt.
+func FormatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 // Request is a request envelope, `requests/<id>.json` (reference §4.1), plus our MAC field.
 type Request struct {
@@ -134,30 +129,18 @@ func (r *Request) DecodedBody(maxBody int64) ([]byte, error) {
 	return DecodeBody(r.Body, r.bodyPresent, r.BodyEncoding, maxBody)
 }
 
-// openBody is DecodedBody for the worker, which must not copy a body it can avoid copying: a
-// text body is read straight from the envelope's string; a base64 one is decoded into memory
-// reserved on hold first (a *budgetError if it cannot be), and its text is then dropped.
-func (r *Request) openBody(maxBody int64, hold *budget.Hold) (io.Reader, int64, error) {
+// TextBody returns the body as the envelope holds it when that is the body itself: a JSON string
+// with no bodyEncoding or "utf8". A reader can then serve it without copying it.
+func (r *Request) TextBody() (string, bool) {
 	if r.bodyPresent && (r.BodyEncoding == "" || r.BodyEncoding == EncodingUTF8) {
-		if int64(len(r.Body)) > maxBody {
-			return nil, 0, ErrBodyTooLarge
-		}
-		return strings.NewReader(r.Body), int64(len(r.Body)), nil
+		return r.Body, true
 	}
-	if need := int64(base64.StdEncoding.DecodedLen(len(r.Body))); r.BodyEncoding == EncodingBase64 && !hold.Grow(need) {
-		return nil, 0, &budgetError{need: need}
-	}
-	b, err := r.DecodedBody(maxBody)
-	if err != nil {
-		return nil, 0, err
-	}
-	r.Body = ""
-	return bytes.NewReader(b), int64(len(b)), nil
+	return "", false
 }
 
-// Marshal renders the envelope as one JSON line plus "\n", as Paperclip writes it. HTML
+// MarshalLine renders an envelope as one JSON line plus "\n", as Paperclip writes it. HTML
 // escaping is off so the bytes match JSON.stringify's.
-func marshalLine(v any) ([]byte, error) {
+func MarshalLine(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -166,14 +149,3 @@ func marshalLine(v any) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
-
-// fileNameRE is what both ends list and act on: a plain name ending in .json. Anything else
-// (temp files, names with shell or path characters) is ignored, which also keeps names safe to
-// pass through the co-process protocol.
-var fileNameRE = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]*\.json$`)
-
-// validName reports whether a request file name is one the worker handles.
-func validName(name string) bool { return len(name) <= 200 && fileNameRE.MatchString(name) }
-
-// idFromName is the envelope id Paperclip falls back to when a file cannot be parsed.
-func idFromName(name string) string { return strings.TrimSuffix(name, ".json") }

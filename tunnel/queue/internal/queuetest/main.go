@@ -1,0 +1,35 @@
+package queuetest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Program is the shape of a queue_v1 program's entry point: gateway.Run and agent.Run.
+type Program func(ctx context.Context, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error
+
+// Main is a TestMain for packages whose tests launch their own test binary on the "execution
+// host" (through a runner) as `<bin> gateway` or `<bin> queue-agent`: when os.Args[1] names one
+// of programs, the binary runs it and exits; otherwise it runs the tests under goleak.
+func Main(m *testing.M, programs map[string]Program) {
+	if len(os.Args) > 1 {
+		if run, ok := programs[os.Args[1]]; ok {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			err := run(ctx, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+			stop()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "clipbridge %s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		}
+	}
+	goleak.VerifyTestMain(m)
+}
