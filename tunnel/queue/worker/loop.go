@@ -28,6 +28,9 @@ func (w *Worker) loop(ctx, jobsCtx context.Context) {
 	// The one place the drain starts. Its context ends at the deadline, which bounds every
 	// wait and backoff below; jobsCtx, not ctx, so that the stop itself does not end it.
 	w.log.Info("queue worker draining", "drain_timeout", w.o.DrainTimeout.String())
+	if d, ok := w.st.(interface{ Drain() }); ok {
+		d.Drain() // the one-shot store: no more writes that wait out a poll
+	}
 	deadline := time.Now().Add(w.o.DrainTimeout)
 	drainCtx, stop := context.WithDeadline(jobsCtx, deadline)
 	defer stop()
