@@ -59,7 +59,13 @@ func RunOnce(ctx context.Context, getenv func(string) string, stdin io.Reader, s
 				return errors.Join(fmt.Errorf("bad payload length %q", arg(c.f, 4)), out.Flush())
 			}
 			c.payload = make([]byte, n)
-			if _, err := io.ReadFull(in, c.payload); err != nil {
+			_, err := io.ReadFull(in, c.payload)
+			if err == nil {
+				if _, extra := in.ReadByte(); extra == nil {
+					err = errors.New("bytes after the payload") // a length that does not match
+				}
+			}
+			if err != nil {
 				status(out, queue.CoprocTorn, "torn response payload")
 				return errors.Join(errors.New("torn response payload"), out.Flush())
 			}

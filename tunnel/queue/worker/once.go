@@ -313,7 +313,7 @@ func (s *onceStore) Write(ctx context.Context, name string, data []byte, guard, 
 		s.mu.Unlock()
 		res, err = s.exec(ctx, lines, data, "")
 		if err != nil {
-			s.requeue(lines[:len(lines)-1], res)
+			s.requeue(lines, res)
 		}
 	}
 	if len(res.replies) < len(lines) {
@@ -377,7 +377,7 @@ func (s *onceStore) simple(ctx context.Context, line, action string, locked func
 		}
 	}
 	if err != nil {
-		s.requeue(lines[:len(lines)-1], res)
+		s.requeue(lines, res)
 		return fmt.Errorf("%s: %w", action, err)
 	}
 	return nil
@@ -416,7 +416,8 @@ func (s *onceStore) takeDeferredLocked() []string {
 	return d
 }
 
-// requeue puts back the deferred lines an exec did not get to answer.
+// requeue puts back the deferred lines (D and S) an exec did not get to answer. A P or R is
+// never put back: its caller retries it, and a batch holds at most one P.
 func (s *onceStore) requeue(lines []string, res onceResult) {
 	if len(res.replies) >= len(lines) {
 		return
@@ -424,7 +425,7 @@ func (s *onceStore) requeue(lines []string, res onceResult) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range lines[len(res.replies):] {
-		if !slices.Contains(s.deferred, l) {
+		if (l == "S" || strings.HasPrefix(l, "D ")) && !slices.Contains(s.deferred, l) {
 			s.deferred = append(s.deferred, l)
 		}
 	}
