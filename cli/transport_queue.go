@@ -77,6 +77,7 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Budget:       b,
 		DrainTimeout: cfg.DrainTimeout,
+		OneShotPoll:  cfg.Queue.OneShotPoll,
 		Logger:       log,
 		Registerer:   reg,
 	}

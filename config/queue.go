@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 )
 
 // Queue is the queue_v1 sandbox channel (host side).
@@ -22,6 +23,9 @@ type Queue struct {
 	GatewayBinary string
 	// RelayFD is the inherited unix socket to the parent process for --runner relay.
 	RelayFD int
+	// OneShotPoll is how long each exec of a one-shot runner (relay, --runner-exec-one-shot)
+	// waits for the next request: an idle run costs one exec per period.
+	OneShotPoll time.Duration
 }
 
 // queueSettings configure the queue_v1 channel.
@@ -56,6 +60,12 @@ var queueSettings = []setting{
 				return errors.New("want true or false")
 			}
 			return nil
+		}},
+	{flag: "one-shot-poll", env: "CLIPBRIDGE_ONE_SHOT_POLL", def: "25s",
+		usage: "with a one-shot runner (relay, --runner-exec-one-shot): how long each exec waits for the next request; an idle run costs one exec per period (keep it under the gateway's 30 s response timeout)",
+		set: func(c *Config, v string) (err error) {
+			c.Queue.OneShotPoll, err = ParseDuration(v)
+			return err
 		}},
 	{flag: "runner-exec-env", env: "CLIPBRIDGE_RUNNER_EXEC_ENV",
 		usage: `comma-separated variables the --runner-exec client may also inherit (NAME or PREFIX*), e.g. "AWS_PROFILE,AWS_REGION" for a kubectl credential plugin`,

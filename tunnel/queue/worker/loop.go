@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"time"
+
+	"github.com/clipbridge/clipbridge/runner"
 )
 
 // loop is Run's listing loop, in two phases. Serving: until ctx ends, each turn waits for
@@ -67,6 +69,9 @@ func (p *poller) turn(phase context.Context, wait time.Duration, draining bool) 
 	t.end()
 	// A wait cut short by a wake or the end of the phase still returns a listing.
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		if draining && errors.Is(err, runner.ErrRelayClosed) {
+			return true // the relay's parent is gone: nothing queued can be answered any more
+		}
 		p.listFailed(phase, err)
 		return false
 	}
