@@ -56,8 +56,7 @@ func TestRelayParentDeathEndsSidecar(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if p.Execs() < 2 {
-		t.Fatalf("the sidecar never used the relay; stderr:
-%s", stderr.String())
+		t.Fatalf("the sidecar never used the relay; stderr:\n%s", stderr.String())
 	}
 	closeParent()
 	select {
