@@ -124,6 +124,8 @@ export function sidecarEnv(input: BridgeInput, p: Plan, parent: NodeJS.ProcessEn
         // The launcher serves the relay socket on the sidecar's fd 3 (see relay.ts).
         set("CLIPBRIDGE_RUNNER", "relay");
         set("CLIPBRIDGE_RELAY_FD", 3);
+        const poll = input.clipbridge?.relayPollSec;
+        if (typeof poll === "number" && Number.isFinite(poll) && poll > 0) set("CLIPBRIDGE_ONE_SHOT_POLL", `${Math.ceil(poll * 1000)}ms`);
         set("CLIPBRIDGE_GATEWAY_BINARY", gatewayBinary);
       } else {
         set("CLIPBRIDGE_RUNNER", "exec");

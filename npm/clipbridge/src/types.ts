@@ -102,6 +102,11 @@ export interface LaunchOptions {
   gatewayBinary?: string;
   /** The sandbox's CPU for the exec and relay runners' gateway binary; default this machine's. */
   sandboxArch?: "x64" | "arm64";
+  /**
+   * With the relay: how long each execute waits in the sandbox for the agent's next request
+   * (the sidecar's --one-shot-poll, default 25 s). An idle run costs one execute per period.
+   */
+  relayPollSec?: number;
   /** How long in-flight requests may finish after stop(); the sidecar's --drain-timeout (default 10 s). */
   drainTimeoutSec?: number;
   /** How long stop() waits for the exit after SIGTERM before SIGKILL; default drain timeout + 5 s. */

@@ -150,8 +150,12 @@ export async function tempDir(prefix: string, cleanup: string[]): Promise<string
   return dir;
 }
 
+/**
+ * removeAll removes the directories, retrying a while: a relay target's last long poll (an
+ * execute cannot be cancelled) may still be running in the "sandbox" when a test ends.
+ */
 export async function removeAll(dirs: string[]): Promise<void> {
-  while (dirs.length > 0) await rm(dirs.pop()!, { recursive: true, force: true });
+  while (dirs.length > 0) await rm(dirs.pop()!, { recursive: true, force: true, maxRetries: 25, retryDelay: 200 });
 }
 
 /** SSHD_ENV names the variables through which the Go test hands over its real sshd. */

@@ -7,13 +7,15 @@
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { createConnection, createServer, type Socket } from "node:net";
 import path from "node:path";
 import type { Duplex } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 
+import { startPaperclipBridge } from "../src/index.js";
 import { Relay, type RelayLimits } from "../src/relay.js";
-import { removeAll, sandboxRunner, tempDir, type Fault } from "./helpers.js";
+import { jsonAnswer, removeAll, sandboxRunner, startUpstream, tempDir, type Fault } from "./helpers.js";
 
 const limits: RelayLimits = { maxInFlight: 4, maxAbandoned: 2, graceMs: 100 };
 
@@ -175,10 +177,11 @@ describe("the relay", () => {
 
 // The real sidecar's relay runner against this one: `clipbridge check` proves the queue dir
 // writable with one command, which goes sidecar -> fd 3 -> runner.execute -> sh.
+const binary = process.env.CLIPBRIDGE_BINARY;
+
 describe("the relay with the real binary", () => {
   const cleanupDirs: string[] = [];
   afterEach(() => removeAll(cleanupDirs));
-  const binary = process.env.CLIPBRIDGE_BINARY;
 
   it.skipIf(!binary)("carries the sidecar's commands out with runner.execute, secrets in stdin only", async () => {
     const dir = await tempDir("clipbridge-relay-check-", cleanupDirs);
@@ -206,4 +209,82 @@ describe("the relay with the real binary", () => {
     expect(call.stdin).toContain(queueDir);
     expect(JSON.stringify(call)).not.toContain("real-run-jwt");
   });
+});
+
+// The whole bridge through the relay, as Paperclip would use it for E2B or Daytona: the
+// target's runner object is all clipbridge gets. Execs are counted on that object.
+describe("the bridge through a sandbox's runner object", () => {
+  const cleanupDirs: string[] = [];
+  afterEach(() => removeAll(cleanupDirs));
+
+  async function bridgeFor(runner: ReturnType<typeof sandboxRunner>, apiUrl: string) {
+    const rootDir = await tempDir("clipbridge-relay-bridge-", cleanupDirs);
+    const remoteCwd = path.join(rootDir, "workspace");
+    await mkdir(remoteCwd, { recursive: true });
+    return startPaperclipBridge({
+      runId: "run-relay",
+      target: { kind: "remote", transport: "sandbox", remoteCwd, runner },
+      runtimeRootDir: null,
+      adapterKey: "codex",
+      hostApiToken: "real-run-jwt",
+      hostApiUrl: apiUrl,
+      clipbridge: { relayPollSec: 2 },
+    });
+  }
+
+  const call = (bridge: { env: Record<string, string> }, method = "GET") =>
+    fetch(`${bridge.env.PAPERCLIP_API_URL}/api/${method === "GET" ? "agents/me" : "issues/i1/comments"}`, {
+      method,
+      headers: { authorization: `Bearer ${bridge.env.PAPERCLIP_API_KEY}`, "content-type": "application/json" },
+      body: method === "GET" ? undefined : JSON.stringify({ body: "hi" }),
+    });
+
+  it.skipIf(!binary)("costs at most one execute per call and one per long poll while idle", async () => {
+    const api = await startUpstream(jsonAnswer({ ok: true }));
+    const runner = sandboxRunner();
+    const bridge = await bridgeFor(runner, api.url);
+    try {
+      expect((await call(bridge)).status).toBe(200);
+      const before = runner.calls.length;
+      for (let i = 0; i < 5; i++) expect((await call(bridge)).status).toBe(200);
+      expect(runner.calls.length - before).toBeLessThanOrEqual(5);
+
+      await new Promise((r) => setTimeout(r, 2_500)); // the last answer's poll runs out
+      const idleStart = runner.calls.length;
+      await new Promise((r) => setTimeout(r, 6_000)); // three long polls of 2 s
+      const idle = runner.calls.length - idleStart;
+      expect(idle).toBeGreaterThanOrEqual(1);
+      expect(idle).toBeLessThanOrEqual(4);
+      // Every execute is the constant bootstrap: no value of the sidecar's in argv.
+      for (const c of runner.calls) {
+        expect([c.command, ...(c.args ?? [])].join(" ")).not.toMatch(/real-run-jwt|PAPERCLIP_BRIDGE_TOKEN|CB_Q=/);
+        expect(c.stdin ?? "").not.toContain("real-run-jwt");
+      }
+    } finally {
+      await bridge.stop();
+      await api.close();
+    }
+  }, 60_000);
+
+  it.skipIf(!binary)("answers a mutation for real although executes fail, return garbage or die", async () => {
+    const api = await startUpstream(jsonAnswer({ id: "c1" }));
+    // Fail the first three executes that write a response (its P line), each a different way.
+    let writes = 0;
+    const faults: Fault[] = ["throw", "garbage", "run"];
+    const runner = sandboxRunner((input) => {
+      if (!/\nP [^ ]+\.json /.test(input.stdin ?? "")) return "run";
+      return faults[writes++] ?? "run";
+    });
+    const bridge = await bridgeFor(runner, api.url);
+    try {
+      const response = await call(bridge, "POST");
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ id: "c1" });
+      expect(api.requests.filter((r) => r.method === "POST")).toHaveLength(1);
+      expect(writes).toBeGreaterThanOrEqual(3);
+    } finally {
+      await bridge.stop();
+      await api.close();
+    }
+  }, 60_000);
 });
