@@ -47,12 +47,12 @@ type bench struct {
 
 // queueResult is one queue case's measurements.
 type queueResult struct {
-	calls  []time.Duration
-	idle   float64 // execs per second while idle
+	calls []time.Duration
+	idle  float64 // execs per second while idle
 	// execs and called count the execs the calls cost, over every round.
 	execs, called float64
-	errors int
-	first  string // the first error, for the report
+	errors        int
+	first         string // the first error, for the report
 }
 
 // perCall is how many execs a call cost, on average.
