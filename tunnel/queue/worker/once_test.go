@@ -23,8 +23,7 @@ const oncePoll = 500 * time.Millisecond
 // parent, which counts the execs.
 func startOnceWorker(t *testing.T, dir string, o Options, exec relayparent.Exec) *relayparent.Parent {
 	t.Helper()
-	r, p := queuetest.Relay(t)
-	p.Exec = exec
+	r, p := queuetest.Relay(t, exec)
 	st := newOnceStore(r, dir, 5*time.Second, oncePoll, queuetest.Logger(t))
 	st.agentBin = self(t)
 	startWorkerWrapped(t, "local", dir, o, func(store) store { return st })

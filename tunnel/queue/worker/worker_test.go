@@ -217,16 +217,9 @@ func TestWorkerStopBackstopNoOrphans(t *testing.T) {
 		dir := queuetest.Dir(t)
 		var entered atomic.Int32
 		late := make(chan struct{}, 2)
-		// Late enough for the backstop to come first. A one-shot store's final listing is an
-		// exec of its own (of this race-instrumented test binary, for the agent kinds), so
-		// its backstop comes later.
-		lateAfter := time.Second
-		if strings.HasPrefix(kind, "once-") {
-			lateAfter = 3 * time.Second
-		}
 		h := &queuetest.Recorder{Fn: func(w http.ResponseWriter, r *http.Request) {
 			entered.Add(1)
-			time.Sleep(lateAfter) // ignores cancellation, like a wedged handler
+			time.Sleep(time.Second) // ignores cancellation, like a wedged handler
 			w.Write([]byte(`{"late":true}`))
 			late <- struct{}{}
 		}}

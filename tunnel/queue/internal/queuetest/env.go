@@ -66,7 +66,7 @@ func Runner(t *testing.T, kind string) runner.Runner {
 		}
 		return ex
 	case "relay":
-		r, _ := Relay(t)
+		r, _ := Relay(t, nil)
 		return r
 	case "local":
 		return runner.NewLocal(runner.LocalOptions{})
@@ -89,8 +89,9 @@ func Runner(t *testing.T, kind string) runner.Runner {
 }
 
 // Relay returns a relay runner whose parent is a relayparent.Parent running each command on
-// this machine (what the npm launcher does with a sandbox's runner object), and that parent.
-func Relay(t *testing.T) (*runner.Relay, *relayparent.Parent) {
+// this machine (what the npm launcher does with a sandbox's runner object) with exec (nil:
+// relayparent.Local), and that parent.
+func Relay(t *testing.T, exec relayparent.Exec) (*runner.Relay, *relayparent.Parent) {
 	t.Helper()
 	child, pc, err := relayparent.Pair()
 	if err != nil {
@@ -105,7 +106,7 @@ func Relay(t *testing.T) (*runner.Relay, *relayparent.Parent) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &relayparent.Parent{}
+	p := &relayparent.Parent{Exec: exec}
 	served := make(chan struct{})
 	go func() { defer close(served); _ = p.Serve(pc) }()
 	t.Cleanup(func() {

@@ -29,11 +29,14 @@ func Main(m *testing.M, programs map[string]Program) {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			err := run(ctx, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 			stop()
+			code := 0
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "clipbridge %s: %v\n", name, err)
-				os.Exit(1)
+				code = 1
 			}
-			os.Exit(0)
+			// syscall.Exit, not os.Exit: under -race, os.Exit waits a second for the race
+			// detector's report, and the one-shot tests exec this binary once per call.
+			syscall.Exit(code)
 		}
 	}
 	goleak.VerifyTestMain(m)
