@@ -48,11 +48,20 @@ exit 1
 `
 
 // stopScript ends the detached gateway, if CB_PID is still a clipbridge gateway (where /proc
-// can tell), so a reused pid is left alone.
+// can tell, so a reused pid is left alone): SIGTERM, which lets it finish its answers and
+// remove ready.json, then SIGKILL if it is still there after gatewayStopGrace.
 const stopScript = `if [ -r "/proc/$CB_PID/cmdline" ]; then
   case $(tr '\0' ' ' < "/proc/$CB_PID/cmdline") in *" gateway "*) ;; *) exit 0 ;; esac
 fi
-kill "$CB_PID" 2>/dev/null
+kill "$CB_PID" 2>/dev/null || exit 0
+cb_i=0
+while kill -0 "$CB_PID" 2>/dev/null; do
+  # A zombie (a parent that does not reap, as some containers' init) has exited already.
+  case $(cat "/proc/$CB_PID/stat" 2>/dev/null) in *") Z "*) exit 0 ;; esac
+  cb_i=$((cb_i + 1))
+  if [ "$cb_i" -gt "$CB_TRIES" ]; then kill -9 "$CB_PID" 2>/dev/null; exit 0; fi
+  sleep 0.05 2>/dev/null || sleep 1
+done
 exit 0
 `
 
@@ -93,10 +102,11 @@ func (g *Launched) stopDetached() {
 	if pid == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.o.OpTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), g.o.OpTimeout+gatewayStopGrace)
 	defer cancel()
-	res, err := g.o.Runner.Run(ctx, runner.Command{Script: stopScript, Timeout: g.o.OpTimeout,
-		Env: map[string]string{"CB_PID": strconv.Itoa(pid), "PAPERCLIP_SANDBOX_EXEC_CHANNEL": "bridge"}})
+	res, err := g.o.Runner.Run(ctx, runner.Command{Script: stopScript, Timeout: g.o.OpTimeout + gatewayStopGrace,
+		Env: map[string]string{"CB_PID": strconv.Itoa(pid), "PAPERCLIP_SANDBOX_EXEC_CHANNEL": "bridge",
+			"CB_TRIES": strconv.FormatInt(gatewayStopGrace.Milliseconds()/detachedPollMS, 10)}})
 	if err == nil {
 		err = res.Err("stop gateway")
 	}
