@@ -60,7 +60,8 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 			QueueDir:     cfg.Queue.Dir,
 			BridgeToken:  cfg.BridgeToken.Reveal(),
 			MaxBodyBytes: cfg.MaxBodyBytes,
-			Logger:       log, // the queue package names its components
+			Lease:        max(2*time.Minute, 4*cfg.Queue.OneShotPoll), // detached gateways only
+			Logger:       log,                                         // the queue package names its components
 		})
 		if err != nil {
 			closeRunner()

@@ -40,7 +40,8 @@ package queue
 //	                  the running total stays within total, its content: C <name> and base64
 //	                  lines                                                       … :0
 //
-// Data lines with a space are headers (N, C), lines without one are base64 (which has no space).
+// L also renews LeaseFile (see env.go). Data lines with a space are headers (N, C), lines
+// without one are base64 (which has no space).
 // So one exec delivers a response, waits for the agent's next request and returns it whole: a
 // call costs at most one exec, and an idle queue one exec per long poll. `clipbridge queue-agent
 // --once` serves it with inotify; the shell's one-shot script polls with `sleep`.

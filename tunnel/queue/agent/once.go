@@ -100,6 +100,10 @@ func (a *agent) look(ctx context.Context, f []string) {
 	for _, n := range f[min(3, len(f)):] {
 		skip[n] = true
 	}
+	if err := a.st.Mark(queue.LeaseFile); err != nil && errors.Is(err, queuedir.ErrSymlink) {
+		a.fail(err, queue.CoprocListFailed, "list failed")
+		return
+	}
 	names, err := a.st.Wait(ctx, time.Duration(ms)*time.Millisecond, skip)
 	if err != nil && ctx.Err() == nil {
 		a.fail(err, queue.CoprocListFailed, "list failed")

@@ -15,7 +15,9 @@ import (
 // stdin open, so the gateway runs detached: one exec starts it in the background, in a session
 // of its own (so the end of that exec, or its process group, takes nothing with it) and with
 // its output away from the exec's, then waits for its ready.json and prints it. Its environment
-// reaches it through the runner's stdin like every other command's. Stop is one more exec.
+// reaches it through the runner's stdin like every other command's. Stop is one more exec; and
+// should the host side die without one, the gateway ends itself once the worker's lease
+// (queue.EnvLeaseMS) runs out.
 
 // detachedPollMS is how often the start script looks for ready.json.
 const detachedPollMS = 50
@@ -70,6 +72,11 @@ exit 0
 func (g *Launched) startDetached(ctx context.Context, port int) error {
 	env := g.env(port)
 	delete(env, queue.EnvExitOnStdinEOF) // its stdin is /dev/null: it would exit at once
+	lease := g.o.Lease
+	if lease <= 0 {
+		lease = defaultLease
+	}
+	env[queue.EnvLeaseMS] = strconv.FormatInt(lease.Milliseconds(), 10)
 	env["CB_TRIES"] = strconv.FormatInt(max(g.o.ReadyTimeout.Milliseconds()/detachedPollMS, 1), 10)
 	res, err := g.o.Runner.Run(ctx, runner.Command{Script: detachedScript, Env: env, Timeout: g.o.ReadyTimeout + g.o.OpTimeout})
 	if err == nil {

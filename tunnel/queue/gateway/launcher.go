@@ -26,6 +26,8 @@ const (
 	defaultOpTimeout = 30 * time.Second
 	// gatewayStopGrace is how long a gateway gets to exit after its stdin closes.
 	gatewayStopGrace = 3 * time.Second
+	// defaultLease: four 25 s one-shot polls, and some room for a slow exec.
+	defaultLease = 2 * time.Minute
 	// maxRestartDelay caps the wait between restarts of a gateway that keeps exiting.
 	maxRestartDelay = 5 * time.Second
 )
@@ -54,6 +56,10 @@ type LaunchOptions struct {
 	MaxQueueDepth   int
 	MaxBodyBytes    int64
 	PollInterval    time.Duration
+	// Lease, for a gateway started through a one-shot runner (detached), is how long it serves
+	// on without the worker renewing queue.LeaseFile (every one-shot poll does); zero means
+	// defaultLease. Make it a few times the worker's OneShotPoll.
+	Lease time.Duration
 	// ReadyTimeout bounds each start; OpTimeout each upload step (default defaultOpTimeout).
 	ReadyTimeout time.Duration
 	OpTimeout    time.Duration

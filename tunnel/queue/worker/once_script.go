@@ -24,6 +24,8 @@ cb_look() {
   [ -d "$cb_abs/requests" ] || exit 3
   cb_safe requests responses || { echo ":7 $cb_why"; return; }
   cb_ms=$1; cb_tot=$2; cb_each=$3; shift 3; cb_skip="$*"
+  # Renew the lease of a detached gateway (see tunnel/queue's env.go); never through a FIFO.
+  [ -p worker.lease ] || touch worker.lease 2>/dev/null
   if [ "$cb_ms" -gt 0 ] && ! cb_any; then
     cb_t=0
     while [ "$cb_t" -lt "$cb_ms" ]; do
