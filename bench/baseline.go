@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/clipbridge/clipbridge/runner"
 )
 
 // The baseline worker behaves as Paperclip's E1 host worker does
@@ -33,8 +36,10 @@ type baselineConfig struct {
 	Upstream string   `json:"upstream"`
 	RunToken string   `json:"run_token"`
 	RunID    string   `json:"run_id"`
-	Runner   string   `json:"runner"`   // local, exec or ssh
+	Runner   string   `json:"runner"`   // local, exec, ssh or relay
 	SSH      []string `json:"ssh_argv"` // ssh client argv up to the login, for the ssh runner
+	// RelayDelayMS is added to each exec of the relay runner (see relay.go).
+	RelayDelayMS int64 `json:"relay_delay_ms"`
 }
 
 const baselineConfigEnv = "CLIPBRIDGE_BENCH_BASELINE"
@@ -47,6 +52,14 @@ func runBaselineWorker() error {
 		return err
 	}
 	w := &baselineWorker{cfg: cfg, client: &http.Client{Timeout: 30 * time.Second}}
+	if cfg.Runner == "relay" {
+		r, stop, err := startBenchRelay(time.Duration(cfg.RelayDelayMS) * time.Millisecond)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		w.relay = r
+	}
 	q := shellQuote(cfg.QueueDir)
 	for _, d := range []string{"", "/requests", "/responses", "/logs"} {
 		if _, err := w.exec("mkdir -p "+q+d, nil); err != nil {
@@ -74,10 +87,27 @@ type baselineWorker struct {
 	cfg    baselineConfig
 	client *http.Client
 	execs  atomic.Int64
+	relay  *runner.Relay // the relay runner, for Runner "relay"
 }
 
 // exec runs one shell command through the configured runner.
 func (w *baselineWorker) exec(script string, stdin []byte) ([]byte, error) {
+	if w.relay != nil {
+		// As Paperclip's worker does through a sandbox runner object: one execute each.
+		c := runner.Command{Script: script, Timeout: 30 * time.Second, MaxOutputBytes: 64 << 20}
+		if stdin != nil {
+			c.Stdin = bytes.NewReader(stdin)
+		}
+		res, err := w.relay.Run(context.Background(), c)
+		fmt.Printf("execs %d\n", w.execs.Add(1))
+		if err == nil {
+			err = res.Err(script)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return res.Stdout, nil
+	}
 	var cmd *exec.Cmd
 	switch w.cfg.Runner {
 	case "ssh":

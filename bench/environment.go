@@ -50,6 +50,8 @@ var knownCases = []caseSpec{
 	{name: "baseline-exec", label: "exec-per-operation baseline, exec", queue: true},
 	{name: "queue-ssh", label: "clipbridge queue_v1, ssh runner", queue: true, ssh: true},
 	{name: "baseline-ssh", label: "exec-per-operation baseline, ssh", queue: true, ssh: true},
+	{name: "queue-relay", label: "clipbridge queue_v1, relay runner (one-shot)", queue: true},
+	{name: "baseline-relay", label: "exec-per-operation baseline, relay", queue: true},
 }
 
 func spec(name string) (caseSpec, bool) {
@@ -75,6 +77,8 @@ type environment struct {
 	started            []*target
 	hosts              map[string]*sshHost
 	runs               int
+	// relayDelay is added to every exec of the relay cases: a sandbox provider's round trip.
+	relayDelay time.Duration
 }
 
 func newEnvironment(dir, bin, before, upstream string, sec secrets) *environment {
@@ -221,10 +225,14 @@ func (e *environment) startQueue(c caseSpec) (*queueTarget, error) {
 	}
 	var qt *queueTarget
 	var err error
-	if strings.HasPrefix(c.name, "queue-") {
+	if c.name == "queue-relay" {
+		qt, err = startQueueRelayOurs(e.binFor(c), dir, e.upstream, e.sec, e.relayDelay)
+	} else if c.name == "baseline-relay" {
+		qt, err = startQueueBaseline(e.bin, dir, e.upstream, e.sec, "relay", nil, e.relayDelay)
+	} else if strings.HasPrefix(c.name, "queue-") {
 		qt, err = startQueueOurs(e.binFor(c), dir, e.upstream, e.sec, kind, h)
 	} else {
-		qt, err = startQueueBaseline(e.bin, dir, e.upstream, e.sec, kind, h)
+		qt, err = startQueueBaseline(e.bin, dir, e.upstream, e.sec, kind, h, 0)
 	}
 	if err != nil {
 		return nil, err

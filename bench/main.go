@@ -36,6 +36,7 @@ type options struct {
 	rounds      int
 	queueCalls  int
 	queueIdle   time.Duration
+	relayDelay  time.Duration
 	startupRuns int
 	cases       string
 	clipbridge  string
@@ -72,6 +73,7 @@ func main() {
 	flag.IntVar(&o.startupRuns, "startup-runs", 10, "start-up measurements per proxy")
 	flag.IntVar(&o.queueCalls, "queue-calls", 10, "sequential calls per queue_v1 case and round")
 	flag.DurationVar(&o.queueIdle, "queue-idle", 10*time.Second, "idle window over which queue_v1 execs are counted")
+	flag.DurationVar(&o.relayDelay, "relay-delay", 50*time.Millisecond, "added to every exec of the relay cases, standing in for a sandbox provider's execute round trip")
 	flag.StringVar(&o.cases, "cases", "", "comma-separated cases to run (default: all; the *@before ones only with -before or -before-rev)")
 	flag.StringVar(&o.clipbridge, "clipbridge", "", "prebuilt clipbridge binary (default: go build the repository)")
 	flag.StringVar(&o.before, "before", "", "an earlier clipbridge binary: adds the *@before cases, run side by side with the current ones")
@@ -137,6 +139,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 	env := newEnvironment(dir, o.clipbridge, o.before, up.addr, sec)
+	env.relayDelay = o.relayDelay
 	defer env.close()
 	targets, err := env.start(httpCases)
 	if err != nil {

@@ -47,10 +47,20 @@ type bench struct {
 
 // queueResult is one queue case's measurements.
 type queueResult struct {
-	calls  []time.Duration
-	idle   float64 // execs per second while idle
-	errors int
-	first  string // the first error, for the report
+	calls []time.Duration
+	idle  float64 // execs per second while idle
+	// execs and called count the execs the calls cost, over every round.
+	execs, called float64
+	errors        int
+	first         string // the first error, for the report
+}
+
+// perCall is how many execs a call cost, on average.
+func (r *queueResult) perCall() float64 {
+	if r.called == 0 {
+		return 0
+	}
+	return r.execs / r.called
 }
 
 // measureQueue measures each queue case in alternating rounds. Each
@@ -103,6 +113,16 @@ func (b *bench) queueRun(env *environment, c caseSpec, idle bool) error {
 		}
 		r.idle = (e1 - e0) / b.o.queueIdle.Seconds()
 	}
+	e0, err := qt.execs()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if e1, err := qt.execs(); err == nil {
+			r.execs += e1 - e0
+			r.called += float64(b.o.queueCalls)
+		}
+	}()
 	for range b.o.queueCalls {
 		d, err := cl.call()
 		if err != nil {

@@ -48,7 +48,7 @@ func startQueueOurs(bin, dir, upstream string, s secrets, runnerKind string, h *
 // startQueueBaseline runs clipbridge's gateway (the agent side, in place
 // of Paperclip's Node gateway, which is not available here) with the
 // exec-per-operation baseline worker on the host side.
-func startQueueBaseline(bin, dir, upstream string, s secrets, runnerKind string, h *sshHost) (*queueTarget, error) {
+func startQueueBaseline(bin, dir, upstream string, s secrets, runnerKind string, h *sshHost, relayDelay time.Duration) (*queueTarget, error) {
 	qdir := filepath.Join(dir, "queue")
 	if err := os.MkdirAll(filepath.Join(qdir, "requests"), 0o700); err != nil {
 		return nil, err
@@ -88,7 +88,8 @@ func startQueueBaseline(bin, dir, upstream string, s secrets, runnerKind string,
 		stopGW()
 		return nil, err
 	}
-	cfg := baselineConfig{QueueDir: qdir, Upstream: upstream, RunToken: s.runToken, RunID: s.runID, Runner: runnerKind}
+	cfg := baselineConfig{QueueDir: qdir, Upstream: upstream, RunToken: s.runToken, RunID: s.runID, Runner: runnerKind,
+		RelayDelayMS: relayDelay.Milliseconds()}
 	if runnerKind == "ssh" {
 		cfg.SSH = append(h.sshArgs(), h.login())
 	}

@@ -44,6 +44,12 @@ type secrets struct {
 // extra environment and flags, and waits for its ready line. Secrets go through the environment, as a
 // launcher passes them; the access log goes to a file like nginx's.
 func startClipbridge(bin, dir, upstream string, s secrets, env []string, extra ...string) (*target, error) {
+	return startClipbridgeFiles(bin, dir, upstream, s, env, nil, extra...)
+}
+
+// startClipbridgeFiles is startClipbridge with descriptors for the child from fd 3 on (the
+// relay socket); they are closed here once the child has its copies.
+func startClipbridgeFiles(bin, dir, upstream string, s secrets, env []string, files []*os.File, extra ...string) (*target, error) {
 	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("clipbridge-%d.log", time.Now().UnixNano())))
 	if err != nil {
 		return nil, err
@@ -59,13 +65,18 @@ func startClipbridge(bin, dir, upstream string, s secrets, env []string, extra .
 		"CLIPBRIDGE_BRIDGE_TOKEN=" + s.bridgeToken,
 	}
 	cmd.Env = append(cmd.Env, env...)
+	cmd.ExtraFiles = files
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	for _, f := range files {
+		_ = f.Close()
+	}
+	if err != nil {
 		return nil, err
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')

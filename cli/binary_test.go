@@ -64,8 +64,15 @@ type sidecar struct {
 // line.
 func startSidecar(t *testing.T, env []string, args ...string) *sidecar {
 	t.Helper()
+	return startSidecarWith(t, env, nil, args...)
+}
+
+// startSidecarWith is startSidecar with extra descriptors for the child (fd 3 on).
+func startSidecarWith(t *testing.T, env []string, extra []*os.File, args ...string) *sidecar {
+	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	cmd.ExtraFiles = extra
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +81,9 @@ func startSidecar(t *testing.T, env []string, args ...string) *sidecar {
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range extra {
+		_ = f.Close() // the child has its copy
 	}
 	lines := make(chan string, 1)
 	go func() {

@@ -66,21 +66,27 @@ answering 503 bridge_unavailable before it exits; 3000), and no queue dir.
 // the queue directory with inotify and performs the worker's file
 // operations, so an idle run costs no execs.
 func runQueueAgent(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	run := agent.Run
+	if len(args) > 0 && args[0] == "--once" {
+		run, args = agent.RunOnce, args[1:]
+	}
 	if code, ok := noArguments("queue-agent", args, queueAgentHelp, stdout, stderr); !ok {
 		return code
 	}
-	if err := agent.Run(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
+	if err := run(ctx, getenv, os.Stdin, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "clipbridge queue-agent: %v\n", err)
 		return exitFailure
 	}
 	return exitOK
 }
 
-const queueAgentHelp = `Usage: clipbridge queue-agent
+const queueAgentHelp = `Usage: clipbridge queue-agent [--once]
 
 Runs on the execution host, started by the host worker through its runner
-(serve --queue-dir with an ssh or exec runner, once --start-gateway has
-copied this binary there). It speaks the worker's co-process protocol on
+(serve --queue-dir with an ssh, exec or relay runner, once --start-gateway
+has copied this binary there). It speaks the worker's co-process protocol on
 stdin and stdout and watches PAPERCLIP_BRIDGE_QUEUE_DIR with inotify, so an
-idle run costs no execs. Not meant to be started by hand.
+idle run costs no execs. With --once (one-shot runners, which cannot stream)
+it answers the batch on stdin, waits for the next request as CB_LOOK says,
+returns it and exits. Not meant to be started by hand.
 `

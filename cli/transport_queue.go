@@ -26,6 +26,9 @@ type queueTransport struct {
 	w           *worker.Worker
 	gw          *gateway.Launched // nil without --start-gateway
 	closeRunner func()
+	// watchRunner, for the relay runner, returns an error once the parent
+	// process is gone: nothing can reach the execution host then.
+	watchRunner func(context.Context) error
 	ready       chan struct{}
 	log         *slog.Logger
 }
@@ -40,6 +43,9 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 	}
 	qt := &queueTransport{e: agentEnv{Mode: "queue_v1", QueueDir: cfg.Queue.Dir}, closeRunner: closeRunner,
 		ready: make(chan struct{}), log: log}
+	if rl, ok := rn.(*runner.Relay); ok {
+		qt.watchRunner = rl.Watch
+	}
 	if cfg.Queue.StartGateway {
 		bin := cfg.Queue.GatewayBinary
 		if bin == "" {
@@ -55,7 +61,8 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 			BridgeToken:   cfg.BridgeToken.Reveal(),
 			MaxBodyBytes:  cfg.MaxBodyBytes,
 			UploadTimeout: cfg.Queue.GatewayUploadTimeout,
-			Logger:        log, // the gateway package names its components
+			Lease:         max(2*time.Minute, 4*cfg.Queue.OneShotPoll), // detached gateways only
+			Logger:        log,                                         // the gateway package names its components
 		})
 		if err != nil {
 			closeRunner()
@@ -72,6 +79,7 @@ func newQueue(ctx context.Context, cfg *config.Config, h *proxy.Handler, b *budg
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Budget:       b,
 		DrainTimeout: cfg.DrainTimeout,
+		OneShotPoll:  cfg.Queue.OneShotPoll,
 		Logger:       log,
 		Registerer:   reg,
 	}
@@ -109,16 +117,30 @@ func (q *queueTransport) Up() bool               { return q.w.Healthy() }
 func (q *queueTransport) Run(ctx context.Context) error {
 	defer q.closeRunner()
 	g, gctx := errgroup.WithContext(ctx)
+	// The worker stops with ctx (then drains), or when the relay's parent
+	// is gone: no command can reach the execution host after that.
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
 	workerDone := make(chan struct{})
 	g.Go(func() error {
 		defer close(workerDone)
-		if err := q.w.Run(ctx); err != nil {
+		if err := q.w.Run(workerCtx); err != nil {
 			return failedAs(codeQueue, config.Usagef("--queue-dir %s: %v", q.e.QueueDir, err))
 		}
 		return nil
 	})
 	if q.gw != nil {
 		g.Go(func() error { return q.gw.Run(gctx) })
+	}
+	if q.watchRunner != nil {
+		g.Go(func() error {
+			if err := q.watchRunner(gctx); err != nil {
+				q.log.Error("relay parent gone; stopping", "error", err)
+				stopWorker()
+				return failedAs(codeQueue, err)
+			}
+			return nil
+		})
 	}
 	g.Go(func() error { q.signalReady(workerDone); return nil })
 	return g.Wait()
@@ -156,11 +178,23 @@ func newRunner(cfg *config.Config, reg prometheus.Registerer, getenv func(string
 		if err != nil {
 			return nil, nil, config.Usagef("--runner-exec/CLIPBRIDGE_RUNNER_EXEC %q: %v", cfg.Queue.RunnerExec, err)
 		}
-		r, err := runner.NewExec(runner.ExecOptions{Prefix: prefix, PassEnv: cfg.Queue.RunnerExecEnv, Logger: rlog, Registerer: reg})
+		r, err := runner.NewExec(runner.ExecOptions{Prefix: prefix, PassEnv: cfg.Queue.RunnerExecEnv, OneShot: cfg.Queue.RunnerExecOneShot,
+			Logger: rlog, Registerer: reg})
 		if err != nil {
 			return nil, nil, config.Usage(err)
 		}
 		return r, func() {}, nil
+	case "relay":
+		conn, err := runner.OpenRelayFD(cfg.Queue.RelayFD)
+		if err != nil {
+			return nil, nil, config.Usagef("--runner relay: %v", err)
+		}
+		r, err := runner.NewRelay(runner.RelayOptions{Conn: conn, Logger: rlog, Registerer: reg})
+		if err != nil {
+			_ = conn.Close()
+			return nil, nil, err
+		}
+		return r, func() { _ = r.Close() }, nil
 	}
 	return runner.NewLocal(runner.LocalOptions{Logger: rlog, Registerer: reg}), func() {}, nil
 }

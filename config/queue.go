@@ -11,8 +11,11 @@ import (
 // Queue is the queue_v1 sandbox channel (host side).
 type Queue struct {
 	Dir        string // on the execution host
-	Runner     string // local, ssh or exec
+	Runner     string // local, ssh, exec or relay
 	RunnerExec string // the exec prefix, e.g. "docker exec -i C"
+	// RunnerExecOneShot: the exec prefix cannot stream stdin, so the worker uses its one-shot
+	// mode (see runner.ExecOptions.OneShot).
+	RunnerExecOneShot bool
 	// RunnerExecEnv names more variables the exec prefix process may inherit (see
 	// runner.ExecOptions.PassEnv); "NAME" or "PREFIX*".
 	RunnerExecEnv []string
@@ -24,6 +27,11 @@ type Queue struct {
 	// (the file channel) or http2_v1 (one HTTP/2 session over the
 	// runner's duplex exec, falling back to queue_v1 when it cannot open).
 	BridgeMode string
+	// RelayFD is the inherited unix socket to the parent process for --runner relay.
+	RelayFD int
+	// OneShotPoll is how long each exec of a one-shot runner (relay, --runner-exec-one-shot)
+	// waits for the next request: an idle run costs one exec per period.
+	OneShotPoll time.Duration
 }
 
 // The bridge modes.
@@ -38,14 +46,39 @@ var queueSettings = []setting{
 		usage: "serve Paperclip's queue_v1 channel in this directory on the execution host (no local callback listener)",
 		set:   func(c *Config, v string) error { c.Queue.Dir = v; return nil }},
 	{flag: "runner", env: "CLIPBRIDGE_RUNNER", def: "auto",
-		usage: "how the queue dir is reached: local, ssh (over --ssh-host) or exec (--runner-exec); auto picks ssh when --ssh-host is set, else local",
+		usage: "how the queue dir is reached: local, ssh (over --ssh-host), exec (--runner-exec) or relay (the parent process runs each command; the npm launcher does this with a sandbox's runner object); auto picks ssh when --ssh-host is set, else local",
 		set: func(c *Config, v string) error {
 			c.Queue.Runner = v
-			return oneOf(v, "auto", "local", "ssh", "exec")
+			return oneOf(v, "auto", "local", "ssh", "exec", "relay")
+		}},
+	{flag: "relay-fd", env: "CLIPBRIDGE_RELAY_FD", def: "3",
+		usage: "for --runner relay: the inherited unix socket descriptor on which the parent process takes requests",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 3 {
+				return errors.New("want a descriptor number of 3 or more (0-2 are stdin, stdout and stderr)")
+			}
+			c.Queue.RelayFD = n
+			return nil
 		}},
 	{flag: "runner-exec", env: "CLIPBRIDGE_RUNNER_EXEC",
 		usage: `command prefix reaching the execution host, e.g. "docker exec -i CONTAINER" or "kubectl exec -i POD --"`,
 		set:   func(c *Config, v string) error { c.Queue.RunnerExec = v; return nil }},
+	{flag: "runner-exec-one-shot", env: "CLIPBRIDGE_RUNNER_EXEC_ONE_SHOT", boolean: true,
+		usage: "the --runner-exec prefix cannot stream stdin (it reads all of stdin first, or returns output only at the end): serve the queue with at most one exec per call instead of a long-lived helper",
+		set: func(c *Config, v string) (err error) {
+			c.Queue.RunnerExecOneShot, err = strconv.ParseBool(v)
+			if err != nil {
+				return errors.New("want true or false")
+			}
+			return nil
+		}},
+	{flag: "one-shot-poll", env: "CLIPBRIDGE_ONE_SHOT_POLL", def: "25s",
+		usage: "with a one-shot runner (relay, --runner-exec-one-shot): how long each exec waits for the next request; an idle run costs one exec per period (keep it under the gateway's 30 s response timeout)",
+		set: func(c *Config, v string) (err error) {
+			c.Queue.OneShotPoll, err = ParseDuration(v)
+			return err
+		}},
 	{flag: "runner-exec-env", env: "CLIPBRIDGE_RUNNER_EXEC_ENV",
 		usage: `comma-separated variables the --runner-exec client may also inherit (NAME or PREFIX*), e.g. "AWS_PROFILE,AWS_REGION" for a kubectl credential plugin`,
 		set: func(c *Config, v string) (err error) {
@@ -134,6 +167,12 @@ func (c *Config) finishTransport() []error {
 		if c.Queue.RunnerExec != "" {
 			errs = append(errs, errors.New("--runner-exec needs --queue-dir/CLIPBRIDGE_QUEUE_DIR"))
 		}
+	}
+	if c.Queue.Runner == "relay" && mode != ModeQueue {
+		errs = append(errs, errors.New("--runner relay needs --queue-dir/CLIPBRIDGE_QUEUE_DIR"))
+	}
+	if c.Queue.RunnerExecOneShot && (mode != ModeQueue || c.Queue.Runner != "exec") {
+		errs = append(errs, errors.New("--runner-exec-one-shot needs --runner exec"))
 	}
 	if len(c.Queue.RunnerExecEnv) > 0 && (mode != ModeQueue || c.Queue.Runner != "exec") {
 		errs = append(errs, errors.New("--runner-exec-env needs --runner exec (the other runners' children inherit only the fixed minimum)"))

@@ -26,6 +26,11 @@ type ExecOptions struct {
 	// ExecClientAllowlist, for clients that need them (a kubectl credential plugin's AWS_PROFILE,
 	// say); an entry ending in "*" is a prefix. CLIPBRIDGE_* variables never pass.
 	PassEnv []string
+	// OneShot is for prefixes whose stdin cannot stream (a provider CLI that reads the whole of
+	// stdin before it starts the command, or returns output only at the end): Start then
+	// returns ErrOneShot, and the queue worker uses its one-shot design, at most one exec per
+	// call, instead of a long-lived co-process.
+	OneShot bool
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives clipbridge_runner_execs_total; nil registers nothing.
@@ -45,6 +50,7 @@ type ExecOptions struct {
 type Exec struct {
 	prefix []string
 	str    bool
+	once   bool
 	allow  []string // what the local prefix process inherits from us
 	execs  prometheus.Counter
 }
@@ -57,7 +63,7 @@ func NewExec(opts ExecOptions) (*Exec, error) {
 		return nil, fmt.Errorf("%w: empty exec prefix", ErrInvalidCommand)
 	}
 	str := opts.StringCommand || path.Base(opts.Prefix[0]) == "ssh"
-	return &Exec{prefix: append([]string(nil), opts.Prefix...), str: str,
+	return &Exec{prefix: append([]string(nil), opts.Prefix...), str: str, once: opts.OneShot,
 		allow: slices.Concat(ExecClientAllowlist, opts.PassEnv), execs: execCounter(opts.Registerer, "exec")}, nil
 }
 
@@ -85,8 +91,14 @@ func (e *Exec) Run(ctx context.Context, c Command) (Result, error) {
 	return cmd.run(ctx, c)
 }
 
+// OneShot implements OneShot: true when ExecOptions.OneShot was set.
+func (e *Exec) OneShot() bool { return e.once }
+
 // Start implements Runner.
 func (e *Exec) Start(ctx context.Context, c Command) (Process, error) {
+	if e.once {
+		return nil, ErrOneShot
+	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}

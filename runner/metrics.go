@@ -12,7 +12,7 @@ import (
 func execCounter(reg prometheus.Registerer, runner string) prometheus.Counter {
 	vec := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "clipbridge_runner_execs_total",
-		Help: "Commands started on the execution host, by runner kind (local, exec, ssh).",
+		Help: "Commands started on the execution host, by runner kind (local, exec, ssh, relay).",
 	}, []string{"runner"})
 	if reg != nil {
 		if err := reg.Register(vec); err != nil {

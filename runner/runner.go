@@ -1,8 +1,9 @@
 // Package runner runs commands on the execution host: locally (os/exec), through a command prefix
-// such as "docker exec -i CONTAINER", or over one persistent SSH connection.
+// such as "docker exec -i CONTAINER", over one persistent SSH connection, or by asking the parent
+// process (the npm launcher) to run it with a Paperclip sandbox runner object (relay.go).
 //
 // Every implementation keeps secrets out of argv. The local runner passes Env through the process
-// environment; the exec and SSH runners send a constant bootstrap command and deliver the
+// environment; the exec, SSH and relay runners send a constant bootstrap command and deliver the
 // environment, working directory and script through stdin (see prelude.go), so neither the local
 // nor the remote process list ever shows a value.
 //
@@ -102,7 +103,7 @@ type Process interface {
 
 // Runner runs commands on one execution host.
 type Runner interface {
-	// Name is the runner kind: "local", "exec" or "ssh"; it labels metrics.
+	// Name is the runner kind: "local", "exec", "ssh" or "relay"; it labels metrics.
 	Name() string
 	// Run runs a command to completion with bounded output. A non-zero exit or a timeout is
 	// reported in Result, not as an error; the error is for a command that could not run at all

@@ -27,6 +27,29 @@ package queue
 // through a separate exec instead), and the host clock for the createdAt skew estimate. EOF on
 // stdin ends the co-process.
 
+// One-shot mode is the same protocol for runners that cannot stream (the relay to a sandbox
+// provider's execute, an exec prefix that reads all of stdin first): each exec is a whole
+// co-process life, with stdin given up front and the output read at the end. Stdin is a batch of
+// D, S and R lines and at most one P, last, whose payload is the rest of stdin (n bytes, no
+// "end" trailer); after answering them the co-process runs the one L that EnvOnceLook holds, and
+// exits:
+//
+//	L <ms> <total> <each> [skip…]  wait up to ms for a request file not in skip (never woken
+//	                  by stdin, which is at its end), then list every request as W does
+//	                  (N <name>), and for each one not in skip of at most each bytes, while
+//	                  the running total stays within total, its content: C <name> and base64
+//	                  lines                                                       … :0
+//
+// L also renews LeaseFile (see env.go). Data lines with a space are headers (N, C), lines
+// without one are base64 (which has no space).
+// So one exec delivers a response, waits for the agent's next request and returns it whole: a
+// call costs at most one exec, and an idle queue one exec per long poll. `clipbridge queue-agent
+// --once` serves it with inotify; the shell's one-shot script polls with `sleep`.
+
+// EnvOnceLook holds the one-shot mode's L command: `<ms> <total> <each> [skip…]`. Empty means
+// no L: the batch is only answered.
+const EnvOnceLook = "CB_LOOK"
+
 // Status codes of a co-process status line. The shell script writes the same numbers as
 // literals; the agent and the worker's client use these names.
 const (

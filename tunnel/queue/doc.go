@@ -7,14 +7,16 @@
 //     runner, turns each request envelope into an *http.Request for the callback handler it is
 //     handed, and writes the response envelope back the way Paperclip's worker does (lock, guard,
 //     .tmp + rename). A queue on another machine is served by one long-lived co-process there,
-//     so an idle run costs no execs and a request is picked up within milliseconds.
+//     so an idle run costs no execs and a request is picked up within milliseconds; through a
+//     runner that cannot stream (the relay to a sandbox provider's execute), by the one-shot
+//     mode of the same protocol, one exec per call and one per long poll while idle.
 //   - gateway: `clipbridge gateway`, the in-sandbox drop-in for Paperclip's
 //     paperclip-bridge-server.mjs: an HTTP listener for the agent that checks the bridge token,
 //     writes signed request envelopes and answers with the response envelopes; plus the launcher
 //     (gateway.Launch) that copies the binary to the execution host and starts it there with its
 //     secrets outside argv.
-//   - agent: `clipbridge queue-agent`, the co-process in Go, used instead of the shell script
-//     whenever the binary is on the execution host.
+//   - agent: `clipbridge queue-agent` (and `--once`), the co-process in Go, used instead of the
+//     shell script whenever the binary is on the execution host.
 //
 // queuedir is the queue directory itself, confined with os.Root (the gateway, the local worker
 // and the agent touch it); internal/queuetest is what their tests share.

@@ -18,7 +18,16 @@ const (
 	// open, so the gateway lives exactly as long as the host side that started it (a host lease
 	// without polling).
 	EnvExitOnStdinEOF = "CLIPBRIDGE_GATEWAY_EXIT_ON_STDIN_EOF"
+	// EnvLeaseMS makes a detached gateway (started through a one-shot runner, with nothing to
+	// hold its stdin) exit once LeaseFile in the queue directory has not been renewed for
+	// that many milliseconds: the worker's one-shot execs renew it, so a gateway whose host
+	// side died does not serve on alone.
+	EnvLeaseMS = "CLIPBRIDGE_GATEWAY_LEASE_MS"
 )
+
+// LeaseFile is the host worker's mark of life in the queue directory, renewed by every L of the
+// co-process protocol's one-shot mode.
+const LeaseFile = "worker.lease"
 
 // ModeQueueV1 is the PAPERCLIP_API_BRIDGE_MODE value of this channel.
 const ModeQueueV1 = "queue_v1"

@@ -8,10 +8,13 @@ export { packageVersion } from "./version.js";
 export type {
   BridgeHandle,
   BridgeInput,
+  ExecuteInput,
+  ExecuteResult,
   LaunchOptions,
   LocalTarget,
   LogSink,
   SandboxRunner,
+  SandboxRunnerObject,
   SandboxTarget,
   SshSpec,
   SshTarget,

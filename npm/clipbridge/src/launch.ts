@@ -54,6 +54,7 @@ export async function startPaperclipBridge(input: BridgeInput): Promise<BridgeHa
     readyTimeoutMs: readyTimeoutMs(input),
     stopTimeoutMs: stopTimeoutMs(input),
     onLog,
+    relay: p.mode === "queue" ? p.relay : undefined,
   });
   await safeLog(onLog, "stdout", `[clipbridge] Bridge ready at ${sc.env.PAPERCLIP_API_URL} (pid ${sc.pid}).\n`);
   return {

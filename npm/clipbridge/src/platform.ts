@@ -120,7 +120,7 @@ export interface GatewayBinaryQuery {
 }
 
 /**
- * resolveGatewayBinary picks the Linux binary the exec runner copies into a sandbox: sandboxes
+ * resolveGatewayBinary picks the Linux binary the exec and relay runners copy into a sandbox: sandboxes
  * run Linux whatever this machine runs, so on macOS, or for a sandbox of another CPU, that is the
  * Linux platform package's binary, not the one the launcher runs.
  */

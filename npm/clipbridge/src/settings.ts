@@ -7,13 +7,13 @@
 import path from "node:path";
 
 import { ClipbridgeError } from "./errors.js";
-import type { BridgeInput, SandboxRunner, SshSpec } from "./types.js";
+import type { BridgeInput, SandboxRunner, SandboxRunnerObject, SshSpec } from "./types.js";
 
 /** Plan is the transport the input selects, with what that transport needs. */
 export type Plan =
   | { mode: "local" }
   | { mode: "ssh"; spec: SshSpec }
-  | { mode: "queue"; queueDir: string; runner: SandboxRunner };
+  | { mode: "queue"; queueDir: string; runner: SandboxRunner; relay?: SandboxRunnerObject };
 
 /** BASE_ENV names the variables of this process every sidecar gets, when set. */
 export const BASE_ENV = ["PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "LANG", "LC_ALL", "LC_CTYPE", "TZ"] as const;
@@ -46,23 +46,28 @@ export function plan(input: BridgeInput): Plan {
       return { mode: "ssh", spec };
     }
     case "sandbox": {
-      const runner = input.clipbridge?.runner;
+      const object = hasExecute(target.runner) ? target.runner : undefined;
+      const runner = input.clipbridge?.runner ?? (object ? "relay" : undefined);
       if (runner === undefined) {
         throw unsupported(
-          "a sandbox target's runner object: clipbridge cannot drive it yet (a relay runner is planned); " +
-            'pass clipbridge: { runner: "local" } when the sandbox is this machine, or ' +
+          "a sandbox target without a runner object: give the target its runner ({ execute }), " +
+            'or pass clipbridge: { runner: "local" } when the sandbox is this machine, or ' +
             'clipbridge: { runner: { exec: "docker exec -i CONTAINER" } } for a command prefix that reaches it',
         );
       }
-      if (runner !== "local" && (typeof runner !== "object" || typeof runner.exec !== "string" || runner.exec.trim() === "")) {
-        throw invalid('clipbridge.runner must be "local" or { exec: "<command prefix>" }');
+      if (runner === "relay" && !object) {
+        throw invalid('clipbridge.runner "relay" needs the sandbox target\'s runner object (with an execute method)');
+      }
+      if (runner !== "local" && runner !== "relay" && (typeof runner !== "object" || typeof runner.exec !== "string" || runner.exec.trim() === "")) {
+        throw invalid('clipbridge.runner must be "relay", "local" or { exec: "<command prefix>" }');
       }
       if (typeof target.remoteCwd !== "string" || target.remoteCwd.trim() === "") {
         throw invalid("a sandbox target needs remoteCwd");
       }
       // Paperclip's layout, so its tooling finds the queue where it expects it.
       const root = input.runtimeRootDir?.trim() || path.posix.join(target.remoteCwd, ".paperclip-runtime", input.adapterKey);
-      return { mode: "queue", queueDir: path.posix.join(root, "paperclip-bridge", "queue"), runner };
+      const queueDir = path.posix.join(root, "paperclip-bridge", "queue");
+      return runner === "relay" ? { mode: "queue", queueDir, runner, relay: object } : { mode: "queue", queueDir, runner };
     }
     default:
       throw unsupported(`transport ${JSON.stringify((target as { transport: unknown }).transport)}`);
@@ -71,7 +76,7 @@ export function plan(input: BridgeInput): Plan {
 
 /**
  * sidecarEnv is the whole environment of the sidecar for plan p: the base variables taken from
- * parent, then the settings (which win). gatewayBinary is the Linux binary for the exec runner.
+ * parent, then the settings (which win). gatewayBinary is the Linux binary for the exec and relay runners.
  */
 export function sidecarEnv(input: BridgeInput, p: Plan, parent: NodeJS.ProcessEnv, gatewayBinary?: string): Record<string, string> {
   const env: Record<string, string> = {};
@@ -115,6 +120,13 @@ export function sidecarEnv(input: BridgeInput, p: Plan, parent: NodeJS.ProcessEn
       if (p.runner === "local") {
         // The gateway runs on this machine: the sidecar copies its own binary.
         set("CLIPBRIDGE_RUNNER", "local");
+      } else if (p.runner === "relay") {
+        // The launcher serves the relay socket on the sidecar's fd 3 (see relay.ts).
+        set("CLIPBRIDGE_RUNNER", "relay");
+        set("CLIPBRIDGE_RELAY_FD", 3);
+        const poll = input.clipbridge?.relayPollSec;
+        if (typeof poll === "number" && Number.isFinite(poll) && poll > 0) set("CLIPBRIDGE_ONE_SHOT_POLL", `${Math.ceil(poll * 1000)}ms`);
+        set("CLIPBRIDGE_GATEWAY_BINARY", gatewayBinary);
       } else {
         set("CLIPBRIDGE_RUNNER", "exec");
         set("CLIPBRIDGE_RUNNER_EXEC", p.runner.exec.trim());
@@ -125,6 +137,11 @@ export function sidecarEnv(input: BridgeInput, p: Plan, parent: NodeJS.ProcessEn
       break;
   }
   return env;
+}
+
+/** hasExecute reports whether v looks like a runner object. */
+function hasExecute(v: unknown): v is SandboxRunnerObject {
+  return typeof v === "object" && v !== null && typeof (v as { execute?: unknown }).execute === "function";
 }
 
 /**

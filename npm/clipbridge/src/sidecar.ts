@@ -1,13 +1,17 @@
 // One clipbridge `serve` process: started with its settings in its environment, considered up
 // once it prints its ready line on stdout, and stopped with SIGTERM (it then drains in-flight
 // requests and exits) or, past a bound, SIGKILL. Its stderr (JSON log lines, and its own
-// message when it fails to start) goes to onLog as it comes.
+// message when it fails to start) goes to onLog as it comes. With a relay runner object it also
+// gets a private socket on its fd 3, on which it asks for commands to run (relay.ts).
 
 import { spawn, type ChildProcess } from "node:child_process";
 
+import type { Duplex } from "node:stream";
+
 import { ClipbridgeError } from "./errors.js";
 import { eachLine, Tail } from "./lines.js";
-import type { LogSink } from "./types.js";
+import { defaultRelayLimits, Relay, type RelayLimits } from "./relay.js";
+import type { LogSink, SandboxRunnerObject } from "./types.js";
 
 /** SidecarOptions configures Sidecar.start. */
 export interface SidecarOptions {
@@ -17,6 +21,9 @@ export interface SidecarOptions {
   readyTimeoutMs: number;
   stopTimeoutMs: number;
   onLog: LogSink;
+  /** relay, when set, is the sandbox runner object the sidecar's relay runner drives. */
+  relay?: SandboxRunnerObject;
+  relayLimits?: RelayLimits;
 }
 
 /** Exit is how the process ended. */
@@ -79,12 +86,17 @@ export class Sidecar {
 
   /** start runs the binary and resolves once its ready line is read. */
   static start(o: SidecarOptions): Promise<Sidecar> {
-    const child = spawn(o.binary, ["serve"], { env: o.env, stdio: ["ignore", "pipe", "pipe"] });
+    // fd 3 is the relay socket: a pipe here is a unix socketpair, private to the two processes.
+    const child = spawn(o.binary, ["serve"], { env: o.env, stdio: ["ignore", "pipe", "pipe", o.relay ? "pipe" : "ignore"] });
     const tail = new Tail(16 << 10);
     let chain = Promise.resolve();
     const log = (stream: "stdout" | "stderr", line: string) => {
       chain = chain.then(() => o.onLog(stream, line + "\n")).catch(() => {});
     };
+    if (o.relay && child.stdio[3]) {
+      const relay = new Relay(child.stdio[3] as Duplex, o.relay, o.relayLimits ?? defaultRelayLimits, (msg) => log("stderr", msg.trimEnd()));
+      child.once("exit", () => relay.close());
+    }
     const logs = () => chain;
 
     return new Promise<Sidecar>((resolve, reject) => {

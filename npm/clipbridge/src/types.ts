@@ -36,6 +36,31 @@ export interface SshTarget {
   spec: SshSpec;
 }
 
+/** ExecuteInput is what the relay passes to runner.execute (Paperclip's input, in part). */
+export interface ExecuteInput {
+  command: string;
+  args?: string[];
+  /** The command's whole stdin. The relay puts the command's env, cwd and script here too. */
+  stdin?: string;
+  timeoutMs?: number;
+}
+
+/** ExecuteResult is the part of Paperclip's RunProcessResult the relay reads. */
+export interface ExecuteResult {
+  exitCode: number | null;
+  timedOut?: boolean;
+  stdout?: string;
+  stderr?: string;
+}
+
+/**
+ * SandboxRunnerObject is Paperclip's CommandManagedRuntimeRunner (adapter-utils), reduced to
+ * the one method the relay calls: a sandbox provider plugin's way to run one command.
+ */
+export interface SandboxRunnerObject {
+  execute(input: ExecuteInput): Promise<ExecuteResult>;
+}
+
 /**
  * SandboxTarget is a sandbox reached through Paperclip's command runner: the bridge is the
  * queue_v1 file channel with clipbridge's gateway inside the sandbox.
@@ -45,10 +70,11 @@ export interface SandboxTarget {
   transport: "sandbox";
   remoteCwd: string;
   /**
-   * Paperclip's runner object. clipbridge cannot drive it yet (a relay runner will); say how the
-   * sandbox is reached with LaunchOptions.runner instead.
+   * Paperclip's runner object. With it, clipbridge reaches the sandbox through the relay runner
+   * (each command it needs there is one runner.execute), unless LaunchOptions.runner says
+   * otherwise.
    */
-  runner?: unknown;
+  runner?: SandboxRunnerObject;
   timeoutMs?: number | null;
 }
 
@@ -56,27 +82,31 @@ export interface SandboxTarget {
 export type Target = LocalTarget | SshTarget | SandboxTarget;
 
 /**
- * SandboxRunner says how clipbridge reaches a sandbox's filesystem and processes:
- * "local" when the sandbox is this machine, or an exec prefix such as
- * `{ exec: "docker exec -i CONTAINER" }`. A later "relay" value will drive
- * Paperclip's own runner object.
+ * SandboxRunner says how clipbridge reaches a sandbox's filesystem and processes: "relay"
+ * through the target's own runner object (the default when the target has one), "local" when
+ * the sandbox is this machine, or an exec prefix such as `{ exec: "docker exec -i CONTAINER" }`.
  */
-export type SandboxRunner = "local" | { exec: string };
+export type SandboxRunner = "relay" | "local" | { exec: string };
 
 /** LaunchOptions are clipbridge's own settings, beyond Paperclip's input. */
 export interface LaunchOptions {
-  /** How to reach a sandbox target; required for sandbox targets. */
+  /** How to reach a sandbox target; default "relay" when the target has a runner object. */
   runner?: SandboxRunner;
   /** The clipbridge binary to run; default CLIPBRIDGE_BINARY, then the installed platform package. */
   binary?: string;
   /**
-   * The Linux binary copied into the sandbox for the exec runner; default
+   * The Linux binary copied into the sandbox for the exec and relay runners; default
    * CLIPBRIDGE_GATEWAY_BINARY, then this binary on a matching Linux host, then the
    * installed @clipbridge/linux-<sandboxArch> package.
    */
   gatewayBinary?: string;
-  /** The sandbox's CPU for the exec runner's gateway binary; default this machine's. */
+  /** The sandbox's CPU for the exec and relay runners' gateway binary; default this machine's. */
   sandboxArch?: "x64" | "arm64";
+  /**
+   * With the relay: how long each execute waits in the sandbox for the agent's next request
+   * (the sidecar's --one-shot-poll, default 25 s). An idle run costs one execute per period.
+   */
+  relayPollSec?: number;
   /** How long in-flight requests may finish after stop(); the sidecar's --drain-timeout (default 10 s). */
   drainTimeoutSec?: number;
   /** How long stop() waits for the exit after SIGTERM before SIGKILL; default drain timeout + 5 s. */

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import os from "node:os";
 import path from "node:path";
 
-import type { SshSpec } from "../src/types.js";
+import type { ExecuteInput, ExecuteResult, SandboxRunnerObject, SshSpec } from "../src/types.js";
 
 /** Recorded is what Paperclip's test records of each upstream request. */
 export interface Recorded {
@@ -82,6 +82,67 @@ export function localSandboxRunner() {
   };
 }
 
+/** Fault is what a counting runner does with one execute call. */
+export type Fault = "run" | "throw" | "hang" | "garbage";
+
+/** CountingRunner is a sandbox runner object that records each execute call it gets. */
+export interface CountingRunner extends SandboxRunnerObject {
+  calls: ExecuteInput[];
+}
+
+/**
+ * sandboxRunner is a runner object as Paperclip's sandbox providers make them, running each
+ * command as a local process: in the sandbox's own environment (here only PATH, nothing of this
+ * process), stdin written in full, killed (with its process group) at timeoutMs, output returned
+ * at the end. fault decides, per call (numbered from 0), whether it runs, throws, never settles
+ * or returns something that is no result.
+ */
+export function sandboxRunner(fault: (input: ExecuteInput, n: number) => Fault = () => "run"): CountingRunner {
+  const calls: ExecuteInput[] = [];
+  return {
+    calls,
+    execute(input: ExecuteInput): Promise<ExecuteResult> {
+      const n = calls.push(input) - 1;
+      switch (fault(input, n)) {
+        case "throw":
+          return Promise.reject(new Error("sandbox provider API: 503 Service Unavailable"));
+        case "hang":
+          return new Promise<ExecuteResult>(() => {});
+        case "garbage":
+          return Promise.resolve(42 as unknown as ExecuteResult);
+        case "run":
+          break;
+      }
+      return new Promise((resolve, reject) => {
+        const child = spawn(input.command, input.args ?? [], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, detached: true });
+        let stdout = "";
+        let stderr = "";
+        let timedOut = false;
+        const timer =
+          input.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                timedOut = true;
+                try {
+                  process.kill(-child.pid!, "SIGKILL");
+                } catch {
+                  // already gone
+                }
+              }, input.timeoutMs);
+        child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+        child.on("error", reject);
+        child.on("close", (exitCode) => {
+          clearTimeout(timer);
+          resolve({ exitCode: timedOut ? null : exitCode, timedOut, stdout, stderr });
+        });
+        child.stdin.on("error", () => {});
+        child.stdin.end(input.stdin ?? "");
+      });
+    },
+  };
+}
+
 /** tempDir makes a directory that cleanup removes. */
 export async function tempDir(prefix: string, cleanup: string[]): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
@@ -89,8 +150,12 @@ export async function tempDir(prefix: string, cleanup: string[]): Promise<string
   return dir;
 }
 
+/**
+ * removeAll removes the directories, retrying a while: a relay target's last long poll (an
+ * execute cannot be cancelled) may still be running in the "sandbox" when a test ends.
+ */
 export async function removeAll(dirs: string[]): Promise<void> {
-  while (dirs.length > 0) await rm(dirs.pop()!, { recursive: true, force: true });
+  while (dirs.length > 0) await rm(dirs.pop()!, { recursive: true, force: true, maxRetries: 25, retryDelay: 200 });
 }
 
 /** SSHD_ENV names the variables through which the Go test hands over its real sshd. */

@@ -20,8 +20,29 @@ interface PaperclipSshSpec {
   paperclipApiUrl?: string | null;
 }
 
+interface PaperclipRunProcessResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+  pid: number | null;
+  startedAt: string | null;
+}
+
+/** PaperclipRunner is CommandManagedRuntimeRunner (command-managed-runtime.ts). */
 interface PaperclipRunner {
-  execute(input: { command: string; args?: string[]; cwd?: string; env?: Record<string, string> }): Promise<{ exitCode: number | null }>;
+  supportsSingleStreamStdinProgress?: boolean;
+  execute(input: {
+    command: string;
+    args?: string[];
+    cwd?: string;
+    env?: Record<string, string>;
+    stdin?: string;
+    timeoutMs?: number;
+    onLog?: (stream: "stdout" | "stderr", chunk: string) => Promise<void>;
+    onSpawn?: (meta: { pid: number; startedAt: string }) => Promise<void>;
+  }): Promise<PaperclipRunProcessResult>;
 }
 
 type PaperclipTarget =
@@ -56,24 +77,29 @@ interface PaperclipBridgeHandle {
   stop(): Promise<void>;
 }
 
-type PaperclipSandboxTarget = Extract<PaperclipTarget, { transport: "sandbox" }>;
 declare function adapterExecutionTargetUsesPaperclipBridge(target: PaperclipTarget | null | undefined): boolean;
-declare function clipbridgeRunnerFor(target: PaperclipSandboxTarget): SandboxRunner | undefined;
-declare function startPaperclipQueueBridge(input: PaperclipBridgeInput): Promise<PaperclipBridgeHandle | null>;
 
 /** seam is the README's "Use it from Paperclip" change, kept here so tsc checks it. */
 export async function seam(input: PaperclipBridgeInput): Promise<PaperclipBridgeHandle | null> {
   if (!adapterExecutionTargetUsesPaperclipBridge(input.target)) return null;
   if (!input.target || input.target.kind !== "remote") return null;
-  const runner = input.target.transport === "sandbox" ? clipbridgeRunnerFor(input.target) : undefined;
-  if (input.target.transport === "sandbox" && !runner) return startPaperclipQueueBridge(input);
-  const bridge = await startPaperclipBridge({ ...input, clipbridge: { runner } });
+  // A sandbox target's own runner object drives clipbridge's relay runner.
+  const bridge = await startPaperclipBridge(input);
   return { ...bridge, stop: () => bridge.stop().catch((err) => input.onLog?.("stderr", `[clipbridge] ${err.message}\n`)) };
+}
+
+/** A sandbox that is this machine, or behind docker exec, can skip the relay's round trips. */
+export function dockerSeam(input: PaperclipBridgeInput, container: string) {
+  const runner: SandboxRunner = { exec: `docker exec -i ${container}` };
+  return startPaperclipBridge({ ...input, clipbridge: { runner } });
 }
 
 describe("Paperclip's shapes", () => {
   it("fit the launcher's input and handle", () => {
-    const target: PaperclipTarget = { kind: "remote", transport: "sandbox", remoteCwd: "/w", providerKey: "e2b" };
+    const runner: PaperclipRunner = {
+      execute: async () => ({ exitCode: 0, signal: null, timedOut: false, stdout: "", stderr: "", pid: 1, startedAt: null }),
+    };
+    const target: PaperclipTarget = { kind: "remote", transport: "sandbox", remoteCwd: "/w", providerKey: "e2b", runner };
     const input: PaperclipBridgeInput = { runId: "r", target, runtimeRootDir: undefined, adapterKey: "codex", hostApiToken: "t" };
     const ours: BridgeInput = input;
     const t: Target | null | undefined = input.target;

@@ -19,6 +19,9 @@ describe("secrets", () => {
   it.each([
     { name: "the local runner", runner: "local" as const },
     { name: "an exec prefix", runner: { exec: "env" } },
+    // The gateway is then a child of the runner object's execute (of this process), not of
+    // the sidecar; it must still hold no run token.
+    { name: "the relay", runner: "relay" as const },
   ])("keep the run token out of argv, and out of every process the sidecar starts, with $name", async ({ runner }) => {
     const rootDir = await tempDir("clipbridge-secrets-", cleanupDirs);
     const remoteCwd = path.join(rootDir, "workspace");

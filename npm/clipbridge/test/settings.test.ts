@@ -100,6 +100,19 @@ describe("sidecar settings", () => {
         CLIPBRIDGE_GATEWAY_BINARY: "/pkg/linux-x64/bin/clipbridge",
       },
     },
+    {
+      name: "a sandbox reached through its own runner object (the relay)",
+      input: { ...base, target: { kind: "remote", transport: "sandbox", remoteCwd: "/workspace", runner: { execute: async () => ({ exitCode: 0 }) } } },
+      gateway: "/pkg/linux-arm64/bin/clipbridge",
+      want: {
+        ...common,
+        CLIPBRIDGE_QUEUE_DIR: "/workspace/.paperclip-runtime/codex/paperclip-bridge/queue",
+        CLIPBRIDGE_START_GATEWAY: "true",
+        CLIPBRIDGE_RUNNER: "relay",
+        CLIPBRIDGE_RELAY_FD: "3",
+        CLIPBRIDGE_GATEWAY_BINARY: "/pkg/linux-arm64/bin/clipbridge",
+      },
+    },
   ])("for $name", ({ input, gateway, want }) => {
     expect(sidecarEnv(input, plan(input), parent, gateway)).toEqual(want);
   });
@@ -124,7 +137,19 @@ describe("sidecar settings", () => {
       name: "a bad runner",
       input: { ...base, target: { kind: "remote", transport: "sandbox", remoteCwd: "/w" }, clipbridge: { runner: { exec: "" } } },
       code: "CLIPBRIDGE_INVALID_INPUT",
-      msg: /clipbridge.runner must be "local" or \{ exec/,
+      msg: /clipbridge.runner must be "relay", "local" or \{ exec/,
+    },
+    {
+      name: "the relay without a runner object",
+      input: { ...base, target: { kind: "remote", transport: "sandbox", remoteCwd: "/w", runner: {} as never }, clipbridge: { runner: "relay" } },
+      code: "CLIPBRIDGE_INVALID_INPUT",
+      msg: /"relay" needs the sandbox target's runner object/,
+    },
+    {
+      name: "a sandbox target with no way to reach it",
+      input: { ...base, target: { kind: "remote", transport: "sandbox", remoteCwd: "/w" } },
+      code: "CLIPBRIDGE_UNSUPPORTED_TARGET",
+      msg: /cannot bridge a sandbox target without a runner object/,
     },
     {
       name: "an unknown transport",

@@ -1,12 +1,12 @@
 // The target kinds every behaviour test runs against: what Paperclip would pass for a sandbox
-// (here reached by clipbridge's local runner, and by an exec prefix), an SSH host (the real
-// sshd the Go test starts) and a local run.
+// (here reached by clipbridge's local runner, through its own runner object, and by an exec
+// prefix), an SSH host (the real sshd the Go test starts) and a local run.
 
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 
-import type { BridgeInput } from "../src/types.js";
-import { localSandboxRunner, realSshd } from "./helpers.js";
+import type { BridgeInput, SandboxRunnerObject } from "../src/types.js";
+import { localSandboxRunner, realSshd, sandboxRunner } from "./helpers.js";
 
 const sshd = await realSshd();
 
@@ -19,7 +19,7 @@ export interface TargetCase {
   input(rootDir: string): Promise<Pick<BridgeInput, "target" | "runtimeRootDir" | "clipbridge">>;
 }
 
-async function sandbox(rootDir: string) {
+async function sandbox(rootDir: string, runner: SandboxRunnerObject = localSandboxRunner()) {
   const remoteCwd = path.join(rootDir, "workspace");
   const runtimeRootDir = path.join(remoteCwd, ".paperclip-runtime", "codex");
   await mkdir(runtimeRootDir, { recursive: true });
@@ -32,7 +32,7 @@ async function sandbox(rootDir: string) {
       environmentId: "env-1",
       leaseId: "lease-1",
       remoteCwd,
-      runner: localSandboxRunner(),
+      runner,
       timeoutMs: 30_000,
     },
   };
@@ -44,6 +44,15 @@ export const targetCases: TargetCase[] = [
     gateway: true,
     skip: false,
     input: async (rootDir) => ({ ...(await sandbox(rootDir)), clipbridge: { runner: "local" } }),
+  },
+  {
+    name: "a sandbox target through its own runner object (the relay)",
+    gateway: true,
+    skip: false,
+    // No clipbridge.runner: the target's runner object drives the sidecar's relay runner, and
+    // each of its execute calls spawns a local process, as Paperclip's own test runner does.
+    // A short long poll: the one still running in the "sandbox" after stop ends soon.
+    input: async (rootDir) => ({ ...(await sandbox(rootDir, sandboxRunner())), clipbridge: { relayPollSec: 1 } }),
   },
   {
     name: "a sandbox target reached through an exec prefix",

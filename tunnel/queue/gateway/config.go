@@ -21,6 +21,7 @@ type config struct {
 	MaxQueueDepth   int
 	MaxBodyBytes    int64
 	ExitOnStdinEOF  bool
+	Lease           time.Duration // 0: none
 }
 
 // loadConfig reads the gateway env the way Paperclip's gateway does: numbers that are
@@ -41,6 +42,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MaxQueueDepth:   int(envNumber(getenv(queue.EnvMaxQueueDepth), 64)),
 		MaxBodyBytes:    envNumber(getenv(queue.EnvMaxBodyBytes), queue.DefaultMaxBodyBytes),
 		ExitOnStdinEOF:  getenv(queue.EnvExitOnStdinEOF) == "1",
+		Lease:           time.Duration(envNumber(getenv(queue.EnvLeaseMS), 0)) * time.Millisecond,
 	}
 	if c.Host == "" {
 		c.Host = "127.0.0.1"

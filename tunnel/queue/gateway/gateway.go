@@ -78,6 +78,9 @@ func Run(ctx context.Context, getenv func(string) string, stdin io.Reader, stdou
 			cancel()
 		}()
 	}
+	if cfg.Lease > 0 {
+		go g.watchLease(runCtx, cancel, cfg.Lease)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

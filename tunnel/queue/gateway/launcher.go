@@ -30,6 +30,8 @@ const (
 	DefaultUploadTimeout = 2 * time.Minute
 	// gatewayStopGrace is how long a gateway gets to exit after its stdin closes.
 	gatewayStopGrace = 3 * time.Second
+	// defaultLease: four 25 s one-shot polls, and some room for a slow exec.
+	defaultLease = 2 * time.Minute
 	// maxRestartDelay caps the wait between restarts of a gateway that keeps exiting.
 	maxRestartDelay = 5 * time.Second
 )
@@ -58,6 +60,10 @@ type LaunchOptions struct {
 	MaxQueueDepth   int
 	MaxBodyBytes    int64
 	PollInterval    time.Duration
+	// Lease, for a gateway started through a one-shot runner (detached), is how long it serves
+	// on without the worker renewing queue.LeaseFile (every one-shot poll does); zero means
+	// defaultLease. Make it a few times the worker's OneShotPoll.
+	Lease time.Duration
 	// ReadyTimeout bounds each start; OpTimeout the check of the binary already there (default
 	// DefaultOpTimeout); UploadTimeout the upload of a new one (default DefaultUploadTimeout).
 	ReadyTimeout  time.Duration
@@ -77,6 +83,9 @@ type Launched struct {
 
 	mu   sync.Mutex
 	proc *gatewayProc
+	// detached: the runner is one-shot, so the gateway runs in the background on the host
+	// (detached.go) and no process here holds it.
+	detached bool
 }
 
 // gatewayProc is one running gateway process.
@@ -115,6 +124,13 @@ func Launch(ctx context.Context, o LaunchOptions) (*Launched, error) {
 	}
 	g.Uploaded = uploaded
 	g.log.Info("gateway binary ready", "path", o.RemoteBinary, "uploaded", uploaded)
+	if runner.IsOneShot(o.Runner) {
+		g.detached = true
+		if err := g.startDetached(ctx, o.Port); err != nil {
+			return nil, err
+		}
+		return g, nil
+	}
 	if err := g.start(ctx, o.Port); err != nil {
 		return nil, err
 	}
@@ -225,8 +241,14 @@ func (g *Launched) logLines(r io.Reader) {
 
 // Run supervises the gateway until ctx ends, then stops it. If the gateway exits on its own (a
 // dropped SSH connection ends it through its stdin), it is restarted on the same port so the
-// agent's PAPERCLIP_API_URL stays valid.
+// agent's PAPERCLIP_API_URL stays valid. A detached gateway (one-shot runner) is not watched:
+// that would cost execs while idle.
 func (g *Launched) Run(ctx context.Context) error {
+	if g.detached {
+		<-ctx.Done()
+		g.Stop()
+		return nil
+	}
 	attempt := 0
 	for {
 		g.mu.Lock()
@@ -260,6 +282,10 @@ func (g *Launched) Run(ctx context.Context) error {
 // Stop closes the gateway's stdin (it exits and removes ready.json) and kills it if it has not
 // exited within a few seconds.
 func (g *Launched) Stop() {
+	if g.detached {
+		g.stopDetached()
+		return
+	}
 	g.mu.Lock()
 	gp := g.proc
 	g.proc = nil

@@ -179,3 +179,51 @@ func startWorker(t *testing.T, r runner.Runner, dir string) {
 		}
 	})
 }
+
+// Over a one-shot runner (the relay, an exec prefix that cannot stream) the gateway runs
+// detached: one exec starts it and returns its ready.json, the worker's one-shot store serves
+// it, and Stop is one more exec that ends it. The token stays out of argv throughout.
+func TestLaunchDetached(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"exec-one-shot", "relay"} {
+		t.Run(kind, func(t *testing.T) {
+			r := queuetest.Runner(t, kind)
+			dir := queuetest.Dir(t)
+			startWorker(t, r, dir)
+			g, err := Launch(t.Context(), LaunchOptions{Runner: r, Binary: self, QueueDir: dir, BridgeToken: queuetest.Token,
+				ResponseTimeout: 5 * time.Second, Logger: queuetest.Logger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runCtx, cancel := context.WithCancel(t.Context())
+			runDone := make(chan error, 1)
+			go func() { runDone <- g.Run(runCtx) }()
+			env := g.AgentEnv()
+			req, _ := http.NewRequest("GET", env["PAPERCLIP_API_URL"]+"/api/agents/me", nil)
+			req.Header.Set("Authorization", "Bearer "+env["PAPERCLIP_API_KEY"])
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("GET through the detached gateway: %d", resp.StatusCode)
+			}
+			if where := cmdlineContaining(t, queuetest.Token); where != "" {
+				t.Fatalf("bridge token visible in argv: %s", where)
+			}
+			pid := g.Ready().PID
+			cancel()
+			if err := <-runDone; err != nil {
+				t.Fatal(err)
+			}
+			queuetest.Eventually(t, "gateway gone", func() bool { return syscall.Kill(pid, 0) != nil })
+			if _, err := os.Stat(filepath.Join(dir, "ready.json")); !os.IsNotExist(err) {
+				t.Fatal("ready.json left after stop")
+			}
+		})
+	}
+}

@@ -205,6 +205,16 @@ func hasUnskipped(names []string, skip map[string]bool) bool {
 	return false
 }
 
+// Mark renews the file name in the queue directory (its content empty, its mtime now), by
+// publishing it afresh, so a planted link or FIFO of that name is replaced, never followed.
+func (s *Store) Mark(name string) error {
+	r, err := s.q.Open()
+	if err != nil {
+		return err
+	}
+	return Publish(r, name, nil)
+}
+
 // Read returns the content of requests/<name>: ErrNotExist if it is gone, ErrTooLarge if it
 // holds more than limit bytes, a *BudgetError if hold cannot take its size (a nil hold reserves
 // nothing). Only a regular file inside the queue directory is read (see OpenRegular), and its

@@ -138,14 +138,19 @@ func (s *remoteStore) launch(ctx context.Context, cmd runner.Command) (*coproc, 
 // reply reads data lines up to the status line. maxData bounds the data collected (0: none
 // expected; anything beyond is a protocol error).
 func (c *coproc) reply(maxData int) (code int, text string, data [][]byte, err error) {
+	return readReply(c.out, maxData)
+}
+
+// readReply reads one answer (data lines up to the status line) from a co-process's output.
+func readReply(out *bufio.Reader, maxData int) (code int, text string, data [][]byte, err error) {
 	total := 0
 	for {
-		line, err := c.out.ReadSlice('\n')
+		line, err := out.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			// A base64 tool that does not wrap lines: gather the rest of the line.
 			buf := append([]byte(nil), line...)
 			for errors.Is(err, bufio.ErrBufferFull) && len(buf) <= maxData {
-				line, err = c.out.ReadSlice('\n')
+				line, err = out.ReadSlice('\n')
 				buf = append(buf, line...)
 			}
 			line = buf

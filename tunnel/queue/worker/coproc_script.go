@@ -83,9 +83,9 @@ cb_put() {
 }
 `
 
-// coprocScript is the co-process body (CB_SCRIPT). CB_Q is the queue dir; CB_POLL_MS/CB_POLL_S
-// the bash wait tick; CB_SLEEP_MS/CB_SLEEP_S the sh polling interval.
-const coprocScript = `cb_readn() { if [ "$cb_gnu" = 1 ]; then head -c "$1"; else dd bs=1 count="$1" 2>/dev/null; fi; }
+// coprocFuncs are the co-process's operations, shared by the long-lived script and the one-shot
+// one (once_script.go).
+const coprocFuncs = `cb_readn() { if [ "$cb_gnu" = 1 ]; then head -c "$1"; else dd bs=1 count="$1" 2>/dev/null; fi; }
 cb_recv() {
   if [ "$cb_rt" = 1 ] && [ "$cb_text" = t ] && [ "$1" -le 65536 ]; then
     # bash: read the counted payload with a builtin (no fork); LC_ALL=C makes -N count bytes.
@@ -171,8 +171,11 @@ cb_sweep() {
   done
   echo ":0"
 }
-` + putScriptCommon + `
-cb_fail() { echo ":9 cannot prepare queue directory $CB_Q: $1"; exit 1; }
+`
+
+// coprocPrepare makes and checks the queue directory, learns what the shell can do, and says
+// hello (see tunnel/queue's coproc.go); it ends the script when the queue cannot be used.
+const coprocPrepare = `cb_fail() { echo ":9 cannot prepare queue directory $CB_Q: $1"; exit 1; }
 mkdir -p "$CB_Q" || cb_fail "mkdir failed"
 [ -L "${CB_Q%/}" ] && cb_fail "it is a symlink; refusing to follow it"
 cd "$CB_Q" || cb_fail "cd failed"
@@ -188,7 +191,11 @@ cb_ss=$CB_SLEEP_S; cb_sm=$CB_SLEEP_MS; sleep 0.001 2>/dev/null || { cb_ss=1; cb_
 # cb_fd: the shell can check what fd 3 really is through /dev/fd (see cb_read).
 cb_fd=0; exec 3</dev/null; [ /dev/null -ef /dev/fd/3 ] 2>/dev/null && cb_fd=1; exec 3<&-
 printf ':0 hello %s %s %s\n' "$cb_rt" "$cb_gnu" "$(date +%s)"
-while IFS= read -r cb_line; do
+`
+
+// coprocScript is the co-process body (CB_SCRIPT). CB_Q is the queue dir; CB_POLL_MS/CB_POLL_S
+// the bash wait tick; CB_SLEEP_MS/CB_SLEEP_S the sh polling interval.
+const coprocScript = coprocFuncs + putScriptCommon + coprocPrepare + `while IFS= read -r cb_line; do
   set -f; set -- $cb_line; set +f
   case ${1:-} in
     W) shift; cb_wait "$@" ;;

@@ -12,5 +12,8 @@
 // The directory is reached through a store (store.go): queuedir.Store when it is on this
 // machine, or remoteStore (remote.go, coproc.go) when a runner reaches it. remoteStore keeps one
 // co-process on the execution host, the shell script in coproc_script.go or `clipbridge
-// queue-agent` (package agent), and speaks the co-process protocol of tunnel/queue to it.
+// queue-agent` (package agent), and speaks the co-process protocol of tunnel/queue to it. A
+// runner that cannot stream (runner.IsOneShot: the relay, an exec prefix with OneShot) gets
+// onceStore (once.go, once_exec.go, once_script.go) instead: the same protocol in one-shot mode,
+// one exec per response that also waits for and returns the next request.
 package worker

@@ -22,7 +22,7 @@ import (
 // and `clipbridge gateway` (the launcher, in TestControlCommandsMarkBridgeChannel) on the
 // "execution host".
 func TestMain(m *testing.M) {
-	queuetest.Main(m, map[string]queuetest.Program{"queue-agent": agent.Run, "gateway": gateway.Run})
+	queuetest.Main(m, map[string]queuetest.Program{"queue-agent": agent.Run, "queue-agent --once": agent.RunOnce, "gateway": gateway.Run})
 }
 
 // lockSuffix is Paperclip's response write mutex suffix, which every store honours.
@@ -33,7 +33,10 @@ const lockSuffix = ".paperclip-write.lock"
 // "ssh" runs the co-process over a real sshd (skipped visibly when sshd is missing, unless
 // CLIPBRIDGE_REQUIRE_SSHD=1).
 // "agent" is the Go co-process (this test binary run as `queue-agent`) through an exec prefix.
-var storeKinds = []string{"local", "coproc-bash", "coproc-sh", "exec", "ssh", "agent"}
+// The one-shot kinds: "once-sh" is the one-shot shell script through an exec prefix that
+// cannot stream, "once-agent" the same with `queue-agent --once`, and "once-relay" the agent
+// through the relay runner, its parent a Go stand-in for the npm launcher.
+var storeKinds = []string{"local", "coproc-bash", "coproc-sh", "exec", "ssh", "agent", "once-sh", "once-agent", "once-relay"}
 
 func newTestStore(t *testing.T, kind, dir string) store {
 	t.Helper()
@@ -48,16 +51,32 @@ func newTestStore(t *testing.T, kind, dir string) store {
 	case "exec", "ssh":
 		return newRemoteStore(queuetest.Runner(t, kind), dir, 5*time.Second, log)
 	case "agent":
-		self, err := os.Executable()
-		if err != nil {
-			t.Fatal(err)
-		}
 		s := newRemoteStore(queuetest.Runner(t, "exec"), dir, 5*time.Second, log)
-		s.agentBin = self
+		s.agentBin = self(t)
+		return s
+	case "once-sh", "once-agent", "once-relay":
+		r := queuetest.Runner(t, "exec-one-shot")
+		if kind == "once-relay" {
+			r = queuetest.Runner(t, "relay")
+		}
+		s := newOnceStore(r, dir, 5*time.Second, 500*time.Millisecond, log)
+		if kind != "once-sh" {
+			s.agentBin = self(t)
+		}
 		return s
 	}
 	t.Fatalf("unknown store kind %s", kind)
 	return nil
+}
+
+// self is this test binary, which doubles as `clipbridge queue-agent` (see TestMain).
+func self(t *testing.T) string {
+	t.Helper()
+	p, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // testWorker runs a Worker on dir until stop is called (or the test ends).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clipbridge/clipbridge/runner"
 	"net/http"
 	"strings"
 	"time"
@@ -189,6 +190,11 @@ func (w *Worker) deliver(ctx context.Context, j *job, r queue.Response, outcome 
 		}
 		if ctx.Err() != nil {
 			w.log.Error("queue response dropped at shutdown", "request", j.name, "status", r.Status, "error", err)
+			return
+		}
+		if errors.Is(err, runner.ErrRelayClosed) {
+			// The parent that ran our commands is gone: no retry can reach the host again.
+			w.log.Error("queue response dropped: the relay is closed", "request", j.name, "status", r.Status)
 			return
 		}
 		w.log.Warn("queue response write failed; retrying", "request", j.name, "attempt", attempt, "error", err)

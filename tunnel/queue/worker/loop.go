@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"time"
+
+	"github.com/clipbridge/clipbridge/runner"
 )
 
 // loop is Run's listing loop, in two phases. Serving: until ctx ends, each turn waits for
@@ -28,6 +30,9 @@ func (w *Worker) loop(ctx, jobsCtx context.Context) {
 	// The one place the drain starts. Its context ends at the deadline, which bounds every
 	// wait and backoff below; jobsCtx, not ctx, so that the stop itself does not end it.
 	w.log.Info("queue worker draining", "drain_timeout", w.o.DrainTimeout.String())
+	if d, ok := w.st.(interface{ Drain() }); ok {
+		d.Drain() // the one-shot store: no more writes that wait out a poll
+	}
 	deadline := time.Now().Add(w.o.DrainTimeout)
 	drainCtx, stop := context.WithDeadline(jobsCtx, deadline)
 	defer stop()
@@ -64,6 +69,9 @@ func (p *poller) turn(phase context.Context, wait time.Duration, draining bool) 
 	t.end()
 	// A wait cut short by a wake or the end of the phase still returns a listing.
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		if draining && errors.Is(err, runner.ErrRelayClosed) {
+			return true // the relay's parent is gone: nothing queued can be answered any more
+		}
 		p.listFailed(phase, err)
 		return false
 	}

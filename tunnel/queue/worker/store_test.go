@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipbridge/clipbridge/tunnel/queue"
 	"github.com/clipbridge/clipbridge/tunnel/queue/internal/queuetest"
 	"github.com/clipbridge/clipbridge/tunnel/queue/queuedir"
 )
@@ -70,6 +71,11 @@ func TestStoreContract(t *testing.T) {
 			}
 			if err != nil || !slices.Contains(names, "e.json") || time.Since(start) > 2*time.Second {
 				t.Fatalf("wait for new file: %v %v after %v", names, err, time.Since(start))
+			}
+			// A one-shot store's polls renew the lease that keeps a detached gateway serving.
+			if st, err := os.Stat(filepath.Join(dir, queue.LeaseFile)); strings.HasPrefix(kind, "once-") &&
+				(err != nil || time.Since(st.ModTime()) > 2*time.Second) {
+				t.Fatalf("lease not renewed: %v", err)
 			}
 			// Read: content, missing, too large (binary-safe).
 			req("bin.json", "\x00\xff{}")

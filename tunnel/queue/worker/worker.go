@@ -48,12 +48,15 @@ type Options struct {
 	// Dir is the queue directory on the execution host (PAPERCLIP_BRIDGE_QUEUE_DIR). Required.
 	Dir string
 	// Runner reaches the execution host. Nil or a *runner.Local means this machine: the
-	// directory is then used directly and watched with fsnotify. Others get a shell co-process.
+	// directory is then used directly and watched with fsnotify. A one-shot runner (the relay,
+	// an exec prefix that cannot stream) gets the one-shot store: at most one exec per call.
+	// Others get a long-lived co-process.
 	Runner runner.Runner
-	// AgentBinary, for ssh/exec runners, is the path of a clipbridge binary on the execution
-	// host (gateway.Launched.RemoteBinary() after gateway.Launch): the co-process then runs as
-	// `<bin> queue-agent` (agent.Run: inotify, no forks) instead of a shell script, falling back to
-	// the shell whenever the agent cannot start. Empty: always the shell.
+	// AgentBinary, for ssh, exec and relay runners, is the path of a clipbridge binary on the
+	// execution host (gateway.Launched.RemoteBinary() after gateway.Launch): the co-process then
+	// runs as `<bin> queue-agent` (with --once for a one-shot runner; agent.Run: inotify, no
+	// forks) instead of a shell script, falling back to the shell whenever the agent cannot
+	// start. Empty: always the shell.
 	AgentBinary string
 	// Handler answers every envelope: the callback API's trusted handler (no bearer check; the
 	// envelope MAC or the queue directory authenticates). Required.
@@ -85,6 +88,9 @@ type Options struct {
 	WatchdogTimeout time.Duration
 	// MaxConcurrent bounds requests handled at once.
 	MaxConcurrent int
+	// OneShotPoll, for a one-shot runner (runner.IsOneShot), is how long each exec waits for
+	// the next request: the idle cost is one exec per OneShotPoll. Zero: DefaultOneShotPoll.
+	OneShotPoll time.Duration
 	// Logger is required; Registerer may be nil (no metrics exported).
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -108,6 +114,7 @@ func (o *Options) setDefaults() {
 	def(&o.ListWait, DefaultListWait)
 	def(&o.OpTimeout, DefaultOpTimeout)
 	def(&o.WatchdogTimeout, DefaultWatchdogTimeout)
+	def(&o.OneShotPoll, DefaultOneShotPoll)
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = DefaultMaxConcurrent
 	}
@@ -146,6 +153,10 @@ func New(o Options) (*Worker, error) {
 	var st store
 	if _, local := o.Runner.(*runner.Local); o.Runner == nil || local {
 		st = queuedir.New(o.Dir, log)
+	} else if runner.IsOneShot(o.Runner) {
+		once := newOnceStore(o.Runner, o.Dir, o.OpTimeout, o.OneShotPoll, log)
+		once.agentBin = o.AgentBinary
+		st = once
 	} else {
 		rs := newRemoteStore(o.Runner, o.Dir, o.OpTimeout, log)
 		rs.agentBin = o.AgentBinary

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
+	"github.com/clipbridge/clipbridge/internal/relayparent"
 	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/runner"
 	"github.com/clipbridge/clipbridge/sshconn"
@@ -52,10 +54,21 @@ var ExecPrefix = []string{"sh", "-c", `exec "$@"`, "sh"}
 
 // Runner returns a runner of the given kind to this machine: "local", "ssh" (a real OpenSSH
 // sshd started for the test; skipped visibly when sshd is missing, unless
-// CLIPBRIDGE_REQUIRE_SSHD=1) or anything else for the exec runner with ExecPrefix.
+// CLIPBRIDGE_REQUIRE_SSHD=1), "exec-one-shot" (the exec runner with ExecPrefix, one-shot),
+// "relay" (the relay runner, its parent a relayparent.Parent running each command here) or
+// anything else for the exec runner with ExecPrefix.
 func Runner(t *testing.T, kind string) runner.Runner {
 	t.Helper()
 	switch kind {
+	case "exec-one-shot":
+		ex, err := runner.NewExec(runner.ExecOptions{Prefix: ExecPrefix, OneShot: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ex
+	case "relay":
+		r, _ := Relay(t, nil)
+		return r
 	case "local":
 		return runner.NewLocal(runner.LocalOptions{})
 	case "ssh":
@@ -74,6 +87,35 @@ func Runner(t *testing.T, kind string) runner.Runner {
 		t.Fatal(err)
 	}
 	return ex
+}
+
+// Relay returns a relay runner whose parent is a relayparent.Parent running each command on
+// this machine (what the npm launcher does with a sandbox's runner object) with exec (nil:
+// relayparent.Local), and that parent.
+func Relay(t *testing.T, exec relayparent.Exec) (*runner.Relay, *relayparent.Parent) {
+	t.Helper()
+	child, pc, err := relayparent.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.FileConn(child) // what OpenRelayFD makes of the sidecar's fd 3
+	_ = child.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := runner.NewRelay(runner.RelayOptions{Conn: conn, Logger: Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &relayparent.Parent{Exec: exec}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = p.Serve(pc) }()
+	t.Cleanup(func() {
+		_ = r.Close()
+		_ = pc.Close()
+		<-served
+	})
+	return r, p
 }
 
 // Eventually is testsupport.Eventually with the queue tests' bound of 10 s.
