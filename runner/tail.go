@@ -40,3 +40,10 @@ func (t *Tail) Suffix() string {
 	}
 	return ": " + s
 }
+
+// String returns what was kept, as written.
+func (t *Tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}

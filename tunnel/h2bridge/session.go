@@ -117,7 +117,7 @@ func (h *Host) open(ctx context.Context, port int) (*session, error) {
 		return nil, fmt.Errorf("start the http2 gateway: %w", err)
 	}
 	s := &session{p: p, started: time.Now(), stderrDone: make(chan struct{})}
-	tail := &tailBuffer{max: stderrTail}
+	tail := runner.NewTail(stderrTail)
 	go func() {
 		h.logLines(io.TeeReader(p.Stderr(), tail))
 		close(s.stderrDone)
@@ -130,7 +130,7 @@ func (h *Host) open(ctx context.Context, port int) (*session, error) {
 			err = errors.Join(ErrPortInUse, err)
 		}
 		h.m.opened(Reason(err))
-		return nil, fmt.Errorf("http2 gateway on port %d: %w%s", port, err, tail.suffix())
+		return nil, fmt.Errorf("http2 gateway on port %d: %w%s", port, err, quotedTail(tail))
 	}
 
 	s.conn = newPipeConn(io.MultiReader(bytes.NewReader(rest), p.Stdout()), p.Stdin(), s.kill)
@@ -229,31 +229,9 @@ func newNonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
-
-// suffix quotes the tail for an error message, or is empty.
-func (t *tailBuffer) suffix() string {
+// quotedTail quotes what a tail kept for an error message, or is empty: the
+// gateway's stderr is the sandbox's, so it is quoted, never passed raw.
+func quotedTail(t *runner.Tail) string {
 	s := strings.TrimSpace(t.String())
 	if s == "" {
 		return ""
