@@ -16,20 +16,11 @@ import (
 // Run is `clipbridge queue-agent`. It serves PAPERCLIP_BRIDGE_QUEUE_DIR until stdin closes or
 // ctx ends. Logs go to stderr.
 func Run(ctx context.Context, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	dir := getenv(queue.EnvQueueDir)
-	if dir == "" {
-		return errors.New(queue.EnvQueueDir + " is required")
+	st, out, err := open(ctx, getenv, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "queue_agent")
-	st := queuedir.New(dir, log)
 	defer st.Close()
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	if err := st.Prepare(ctx); err != nil {
-		status(out, queue.CoprocFatal, "cannot prepare queue directory "+dir+": "+oneLine(err))
-		return errors.Join(err, out.Flush())
-	}
-	// "bash" (wakeable waits) and "gnu head" (any payload size inline) are both true here.
-	status(out, queue.CoprocOK, fmt.Sprintf("hello 1 1 %d", time.Now().Unix()))
 	if err := out.Flush(); err != nil {
 		return err
 	}
@@ -37,6 +28,26 @@ func Run(ctx context.Context, getenv func(string) string, stdin io.Reader, stdou
 	defer close(a.done)
 	go a.read(bufio.NewReaderSize(stdin, 64<<10))
 	return a.serve(ctx)
+}
+
+// open is the start both modes share: the queue directory prepared (or the fatal status that
+// says why not) and the hello, buffered in out. The caller closes the store.
+func open(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) (*queuedir.Store, *bufio.Writer, error) {
+	dir := getenv(queue.EnvQueueDir)
+	if dir == "" {
+		return nil, nil, errors.New(queue.EnvQueueDir + " is required")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "queue_agent")
+	st := queuedir.New(dir, log)
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	if err := st.Prepare(ctx); err != nil {
+		st.Close()
+		status(out, queue.CoprocFatal, "cannot prepare queue directory "+dir+": "+oneLine(err))
+		return nil, nil, errors.Join(err, out.Flush())
+	}
+	// "bash" (wakeable waits) and "gnu head" (any payload size inline) are both true here.
+	status(out, queue.CoprocOK, fmt.Sprintf("hello 1 1 %d", time.Now().Unix()))
+	return st, out, nil
 }
 
 // agent answers one host's commands, one at a time, in order.

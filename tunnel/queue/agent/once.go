@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -24,19 +23,11 @@ const maxOncePayload = 1 << 30
 // (tunnel/queue's coproc.go) for runners that cannot stream. It answers the batch on stdin, then
 // runs the L in CB_LOOK, waiting with inotify, and returns. Logs go to stderr.
 func RunOnce(ctx context.Context, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	dir := getenv(queue.EnvQueueDir)
-	if dir == "" {
-		return errors.New(queue.EnvQueueDir + " is required")
+	st, out, err := open(ctx, getenv, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "queue_agent")
-	st := queuedir.New(dir, log)
 	defer st.Close()
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	if err := st.Prepare(ctx); err != nil {
-		status(out, queue.CoprocFatal, "cannot prepare queue directory "+dir+": "+oneLine(err))
-		return errors.Join(err, out.Flush())
-	}
-	status(out, queue.CoprocOK, fmt.Sprintf("hello 1 1 %d", time.Now().Unix()))
 	a := &agent{st: st, out: out}
 	in := bufio.NewReaderSize(stdin, 64<<10)
 	for {
