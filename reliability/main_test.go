@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -12,6 +13,37 @@ import (
 
 // binPath is the clipbridge binary under test, built once in TestMain.
 var binPath string
+
+// plainBin is a build of the binary without the race detector, made on
+// first use when binPath has it (see plainBinary).
+var (
+	plainOnce sync.Once
+	plainBin  string
+	plainErr  error
+)
+
+// plainBinary returns a clipbridge binary built without the race
+// detector: binPath itself when it is one. Memory figures need it: the
+// race runtime keeps state for every goroutine ever started, and
+// net/http starts one per request (its background read), so a race
+// build's resident set grows with the request count however flat the
+// bridge's own memory is.
+func plainBinary(t testing.TB) string {
+	t.Helper()
+	if !childRace() {
+		return binPath
+	}
+	plainOnce.Do(func() {
+		plainBin = filepath.Join(filepath.Dir(binPath), "clipbridge-plain")
+		build := exec.Command("go", "build", "-o", plainBin, "..")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		plainErr = build.Run()
+	})
+	if plainErr != nil {
+		t.Fatalf("building clipbridge without -race: %v", plainErr)
+	}
+	return plainBin
+}
 
 // childRaceEnv overrides whether the binary under test is built with the
 // race detector ("1" or "0"). By default it follows this test binary, so

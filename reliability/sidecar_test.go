@@ -44,9 +44,16 @@ func startSidecar(t testing.TB, upstream, runToken string, args ...string) *side
 // settings, for instance).
 func startSidecarEnv(t testing.TB, upstream, runToken string, env []string, args ...string) *sidecar {
 	t.Helper()
+	return startSidecarBin(t, binPath, upstream, runToken, env, args...)
+}
+
+// startSidecarBin is startSidecarEnv with another build of the binary
+// (plainBinary, say).
+func startSidecarBin(t testing.TB, bin, upstream, runToken string, env []string, args ...string) *sidecar {
+	t.Helper()
 	s := &sidecar{runToken: runToken, done: make(chan struct{})}
 	s.log = newLogSink(runToken)
-	cmd := exec.Command(binPath, append([]string{"serve", "--log-format", "json"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--log-format", "json"}, args...)...)
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"CLIPBRIDGE_UPSTREAM=http://" + upstream,
