@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/sshconn"
 )
 
@@ -41,7 +42,7 @@ type SSH struct {
 
 	mu       sync.Mutex
 	conn     *sshconn.Conn
-	backoff  sshconn.Backoff
+	backoff  retry.Backoff
 	lastErr  error
 	retryAt  time.Time
 	upSince  time.Time

@@ -9,6 +9,6 @@
 // went wrong (unreachable, authentication, unknown or changed host key, …);
 // their messages name the fix and never contain key material.
 //
-// The package also provides the reconnect policy (Backoff) and POSIX shell
-// quoting (Quote, Join) shared by the SSH tunnel and the SSH runner.
+// The package also provides POSIX shell quoting (Quote, Join) shared by the
+// SSH tunnel and the SSH runner.
 package sshconn

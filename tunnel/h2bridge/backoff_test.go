@@ -10,9 +10,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"golang.org/x/net/http2"
-
-	"github.com/clipbridge/clipbridge/sshconn"
 )
 
 // A lost session is re-opened with jittered exponential backoff, in fake
@@ -50,7 +49,7 @@ func TestReconnectBackoff(t *testing.T) {
 		r := &pipeRunner{main: main}
 		h, err := Open(t.Context(), Options{Runner: r, Server: &http.Server{Handler: http.NotFoundHandler()},
 			BridgeToken: testBridgeToken, Port: 4000, Logger: quiet,
-			Backoff: &sshconn.Backoff{Rand: func() float64 { return 0.5 }}}) // no jitter
+			Backoff: &retry.Backoff{Rand: func() float64 { return 0.5 }}}) // no jitter
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,9 +19,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/proxy"
 	"github.com/clipbridge/clipbridge/runner"
-	"github.com/clipbridge/clipbridge/sshconn"
 )
 
 const (
@@ -169,7 +169,7 @@ func startStack(t *testing.T, so stackOptions) *stack {
 	o := Options{
 		Runner: so.runner, Server: srv, BridgeToken: testBridgeToken, MaxBodyBytes: po.MaxBodyBytes,
 		ReadyTimeout: 5 * time.Second, DrainTimeout: 3 * time.Second,
-		Backoff: &sshconn.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond},
+		Backoff: &retry.Backoff{Initial: 20 * time.Millisecond, Max: 200 * time.Millisecond},
 		Logger:  log, Registerer: st.reg,
 	}
 	if so.opts != nil {

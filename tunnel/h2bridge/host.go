@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/runner"
-	"github.com/clipbridge/clipbridge/sshconn"
 )
 
 // Host defaults.
@@ -71,7 +71,7 @@ type Options struct {
 	ReadyTimeout, DrainTimeout time.Duration
 	// Backoff paces re-opens after a lost session; nil means the SSH
 	// tunnel's policy (250 ms doubling to 30 s, jittered).
-	Backoff *sshconn.Backoff
+	Backoff *retry.Backoff
 	// Logger is required; Registerer may be nil.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -119,7 +119,7 @@ func Open(ctx context.Context, o Options) (*Host, error) {
 		o.DrainTimeout = DefaultDrainTimeout
 	}
 	if o.Backoff == nil {
-		o.Backoff = &sshconn.Backoff{}
+		o.Backoff = &retry.Backoff{}
 	}
 	m, err := newHostMetrics(o.Registerer)
 	if err != nil {

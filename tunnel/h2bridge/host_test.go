@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"golang.org/x/net/http2"
-
-	"github.com/clipbridge/clipbridge/sshconn"
 )
 
 // rawGateway stands in for a gateway that is not ours: it writes the
@@ -165,7 +164,7 @@ func TestOpenRetriesAnotherPort(t *testing.T) {
 		return errors.New("http2 gateway could not bind port " + getenv(EnvBridgePort) + ": address already in use")
 	}}
 	_, err := Open(t.Context(), Options{Runner: r2, Server: &http.Server{Handler: http.NotFoundHandler()}, Port: 4242,
-		BridgeToken: testBridgeToken, Logger: testLogger(t), Backoff: &sshconn.Backoff{}})
+		BridgeToken: testBridgeToken, Logger: testLogger(t), Backoff: &retry.Backoff{}})
 	if !errors.Is(err, ErrPortInUse) || r2.starts.Load() != 1 {
 		t.Fatalf("err %v after %d starts", err, r2.starts.Load())
 	}

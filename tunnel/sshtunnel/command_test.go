@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/internal/sshserver"
 	"github.com/clipbridge/clipbridge/internal/testsupport"
-	"github.com/clipbridge/clipbridge/sshconn"
 )
 
 // commandCase is shared by the in-process and real-sshd command tests.
@@ -145,7 +145,7 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	p := newInproc(t, func(o *sshserver.Options) { o.Exec = true }).listen(t)
 	logs := &logBuffer{}
 	r := start(t, Options{SSH: p.sshOptions(), Server: serverFor(&recorder{}), Logger: logs.logger(),
-		Backoff: sshconn.Backoff{Initial: 20 * time.Millisecond}})
+		Backoff: retry.Backoff{Initial: 20 * time.Millisecond}})
 	status, err := r.RunCommand(t.Context(), Command{Argv: []string{"true"}, BridgeToken: bridgeToken})
 	if err != nil || status != 0 {
 		t.Fatalf("RunCommand = %d, %v", status, err)

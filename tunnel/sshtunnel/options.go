@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/sshconn"
 )
 
@@ -45,7 +46,7 @@ type Options struct {
 	ShutdownTimeout time.Duration
 
 	// Backoff paces reconnects; the zero value is 250 ms doubling to 30 s.
-	Backoff sshconn.Backoff
+	Backoff retry.Backoff
 	// StaleKillWait is how long to keep retrying the forward after ending a
 	// stale session that held the port; 0 means 3 s.
 	StaleKillWait time.Duration

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/internal/sshserver"
 	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/sshconn"
@@ -251,7 +252,7 @@ func TestRealStaleSessionHammered(t *testing.T) {
 	relay := realsshd.NewRelayT(t, s.Addr())
 	logs := &logBuffer{}
 	r := start(t, Options{SSH: realOptions(s, relay.Addr()), Server: serverFor(&recorder{}), Logger: logs.logger(),
-		Backoff: sshconn.Backoff{Initial: 100 * time.Millisecond}})
+		Backoff: retry.Backoff{Initial: 100 * time.Millisecond}})
 	url := r.URL()
 
 	ctx, cancel := context.WithCancel(t.Context())

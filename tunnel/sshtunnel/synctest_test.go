@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clipbridge/clipbridge/internal/memlisten"
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/internal/sshserver"
-	"github.com/clipbridge/clipbridge/sshconn"
 )
 
 // memNet runs the in-process SSH server over in-memory pipes, with its
@@ -107,7 +107,7 @@ func TestKeepaliveDetectionAndBackoffTiming(t *testing.T) {
 		o.DialContext = m.dial
 		reg := prometheus.NewRegistry()
 		tun, err := New(Options{SSH: o, Server: serverFor(&recorder{}), Registerer: reg,
-			Backoff: sshconn.Backoff{Rand: func() float64 { return 0.5 }}})
+			Backoff: retry.Backoff{Rand: func() float64 { return 0.5 }}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/sshconn"
 )
@@ -95,7 +96,7 @@ func TestReconnectKeepsRemotePort(t *testing.T) {
 	p := newInproc(t, nil).listen(t)
 	reg := prometheus.NewRegistry()
 	r := start(t, Options{SSH: p.sshOptions(), Server: serverFor(&recorder{}), Registerer: reg,
-		Backoff: sshconn.Backoff{Initial: 20 * time.Millisecond}})
+		Backoff: retry.Backoff{Initial: 20 * time.Millisecond}})
 	url := r.URL()
 	p.srv.CloseConns() // the server side of the connection dies
 	testsupport.Eventually(t, "tunnel down", 5*time.Second, func() bool { return !r.Up() })

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/runner"
 	"github.com/clipbridge/clipbridge/tunnel/queue"
 )
@@ -250,6 +250,7 @@ func (g *Launched) Run(ctx context.Context) error {
 		return nil
 	}
 	attempt := 0
+	restarts := retry.Backoff{Initial: 100 * time.Millisecond, Max: maxRestartDelay}
 	for {
 		g.mu.Lock()
 		gp := g.proc
@@ -263,7 +264,7 @@ func (g *Launched) Run(ctx context.Context) error {
 				g.log.Warn("gateway exited; restarting")
 			}
 		}
-		if !sleepCtx(ctx, restartDelay(attempt)) {
+		if !retry.Sleep(ctx, restarts.Next()) {
 			g.Stop()
 			return nil
 		}
@@ -301,23 +302,4 @@ func (g *Launched) Stop() {
 		<-gp.done
 	}
 	g.log.Info("gateway stopped")
-}
-
-// restartDelay is the jittered wait before restart attempt n (from 0): 100 ms doubling up to
-// maxRestartDelay, so a gateway that cannot start does not keep the runner busy.
-func restartDelay(attempt int) time.Duration {
-	d := min(100*time.Millisecond<<min(attempt, 6), maxRestartDelay)
-	return d - time.Duration(rand.Int64N(int64(d)/5+1))
-}
-
-// sleepCtx sleeps d unless ctx ends first; it reports whether the full sleep happened.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/runner"
 	"github.com/clipbridge/clipbridge/sshconn"
 	"github.com/clipbridge/clipbridge/tunnel/queue"
@@ -225,7 +226,7 @@ func runBaseline(ctx context.Context, r runner.Runner, dir string) {
 		}
 		names := strings.Fields(string(res.Stdout))
 		if len(names) == 0 {
-			sleepCtx(ctx, 100*time.Millisecond)
+			retry.Sleep(ctx, 100*time.Millisecond)
 			continue
 		}
 		for _, n := range names {

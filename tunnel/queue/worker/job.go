@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/clipbridge/clipbridge/runner"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/clipbridge/clipbridge/internal/retry"
+	"github.com/clipbridge/clipbridge/runner"
 
 	"github.com/clipbridge/clipbridge/proxy/budget"
 	"github.com/clipbridge/clipbridge/tunnel/queue"
@@ -198,7 +200,7 @@ func (w *Worker) deliver(ctx context.Context, j *job, r queue.Response, outcome 
 			return
 		}
 		w.log.Warn("queue response write failed; retrying", "request", j.name, "attempt", attempt, "error", err)
-		sleepCtx(ctx, delay)
+		retry.Sleep(ctx, delay)
 		delay = min(2*delay, 2*time.Second)
 	}
 }

@@ -3,9 +3,9 @@ package worker
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/runner"
 )
 
@@ -17,7 +17,7 @@ import (
 // A turn (poller.turn) ends its wait at the first of: a request file that is not yet claimed or
 // answered, a job finishing (a slot is free; a drain may be over), the end of its phase.
 func (w *Worker) loop(ctx, jobsCtx context.Context) {
-	p := &poller{w: w, jobsCtx: jobsCtx, swept: time.Now()}
+	p := &poller{w: w, jobsCtx: jobsCtx, swept: time.Now(), backoff: failureBackoff()}
 	w.sweep(jobsCtx)
 	for ctx.Err() == nil {
 		wait := w.o.ListWait
@@ -48,6 +48,7 @@ type poller struct {
 	w          *Worker
 	jobsCtx    context.Context // jobs run in it, past the end of the loop's phases
 	failures   int             // listings failed in a row
+	backoff    retry.Backoff   // paces the listings after a failure
 	everListed bool            // a listing has succeeded (Ready is closed)
 	swept      time.Time       // the last sweep
 }
@@ -114,7 +115,7 @@ func (p *poller) listFailed(phase context.Context, err error) {
 		p.w.log.Warn("queue poll failed; retrying", "error", err)
 	}
 	p.failures++
-	sleepCtx(phase, backoff(p.failures-1))
+	retry.Sleep(phase, p.backoff.Next())
 }
 
 // listed records a successful listing: health, readiness, queue depth, and the end of a run of
@@ -123,6 +124,7 @@ func (p *poller) listed(names []string) {
 	if p.failures > 0 {
 		p.w.log.Info("queue poll recovered", "failures", p.failures)
 		p.failures = 0
+		p.backoff.Reset()
 	}
 	p.w.lastOK.Store(time.Now().UnixNano())
 	if !p.everListed {
@@ -130,23 +132,4 @@ func (p *poller) listed(names []string) {
 		close(p.w.ready)
 	}
 	p.w.m.depth.Set(float64(len(names)))
-}
-
-// backoff is the jittered exponential delay after attempt failures: 100 ms doubling up to 5 s.
-func backoff(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt, 6)
-	d = min(d, maxBackoff)
-	return d - time.Duration(rand.Int64N(int64(d)/5+1))
-}
-
-// sleepCtx sleeps d unless ctx ends first; it reports whether the full sleep happened.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clipbridge/clipbridge/internal/retry"
 	"github.com/clipbridge/clipbridge/proxy/budget"
 	"github.com/clipbridge/clipbridge/runner"
 	"github.com/clipbridge/clipbridge/tunnel/queue"
@@ -40,8 +41,14 @@ const (
 	sweepEvery = time.Minute
 	// readAttempts: a request file that cannot be read this many times is answered with 503.
 	readAttempts = 3
-	maxBackoff   = 5 * time.Second
 )
+
+// failureBackoff paces the retries of a failed queue listing or preparation: 100 ms doubling
+// up to 5 s. A listing is cheap and the agent may be waiting, so it starts faster than an SSH
+// reconnect.
+func failureBackoff() retry.Backoff {
+	return retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}
+}
 
 // Options configures New. Zero values take the defaults above.
 type Options struct {
@@ -203,6 +210,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // prepare creates the queue directories, retrying transient failures until ctx ends.
 func (w *Worker) prepare(ctx context.Context) error {
 	var attempt int
+	b := failureBackoff()
 	for {
 		// The first attempt runs even when ctx is already cancelled: requests queued before a
 		// quick stop still deserve their drain.
@@ -218,7 +226,7 @@ func (w *Worker) prepare(ctx context.Context) error {
 			return fmt.Errorf("prepare queue %s: %w", w.o.Dir, err)
 		}
 		w.log.Warn("queue prepare failed", "error", err, "attempt", attempt+1)
-		if !sleepCtx(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, b.Next()) {
 			return fmt.Errorf("prepare queue %s: %w", w.o.Dir, err)
 		}
 		attempt++

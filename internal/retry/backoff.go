@@ -1,4 +1,8 @@
-package sshconn
+// Package retry paces the loops that try again after a failure: the SSH
+// tunnel's and the HTTP/2 session's reconnects, the SSH runner's dials, the
+// queue worker's listings and the gateway launcher's restarts. One jittered
+// exponential policy, each loop with its own first delay and cap.
+package retry
 
 import (
 	"context"
@@ -6,9 +10,9 @@ import (
 	"time"
 )
 
-// Reconnect policy defaults: start fast so a brief blip costs a quarter of a
-// second, cap at 30 s so a long outage does not hammer the host, and forget
-// past failures once a connection has stayed up for a minute.
+// Defaults, the SSH reconnect's: start fast so a brief blip costs a quarter
+// of a second, cap at 30 s so a long outage does not hammer the host, and
+// forget past failures once a connection has stayed up for a minute.
 const (
 	DefaultBackoffInitial    = 250 * time.Millisecond
 	DefaultBackoffMax        = 30 * time.Second
@@ -18,9 +22,9 @@ const (
 	backoffJitter = 0.2
 )
 
-// Backoff is a jittered exponential reconnect delay shared by the SSH tunnel
-// and the SSH runner. The zero value uses the defaults above. It is not safe
-// for concurrent use; each reconnect loop owns one.
+// Backoff is a jittered exponential delay between attempts. The zero value
+// uses the defaults above. It is not safe for concurrent use; each loop
+// owns one.
 type Backoff struct {
 	// Initial is the first delay; 0 means DefaultBackoffInitial.
 	Initial time.Duration
@@ -82,12 +86,21 @@ func (b *Backoff) Healthy(upFor time.Duration) {
 // case. It uses the real clock, so tests run it inside a testing/synctest
 // bubble.
 func (b *Backoff) Wait(ctx context.Context) error {
-	t := time.NewTimer(b.Next())
+	if !Sleep(ctx, b.Next()) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Sleep sleeps d unless ctx ends first; it reports whether the full sleep
+// happened.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return false
 	case <-t.C:
-		return nil
+		return true
 	}
 }
