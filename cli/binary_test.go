@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -135,36 +133,6 @@ func runBinary(t *testing.T, env []string, args ...string) (stdout, stderr strin
 	cmd.Stdout, cmd.Stderr = &o, &e
 	_ = cmd.Run()
 	return o.String(), e.String(), cmd.ProcessState.ExitCode()
-}
-
-// recorder is a loopback upstream that records what arrived.
-type recordingUpstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen []*http.Request
-}
-
-func newRecordingUpstream(t *testing.T, h http.HandlerFunc) *recordingUpstream {
-	u := &recordingUpstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.seen = append(u.seen, r.Clone(context.Background()))
-		u.mu.Unlock()
-		if h != nil {
-			h(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"ok":true}`)
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *recordingUpstream) requests() []*http.Request {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]*http.Request(nil), u.seen...)
 }
 
 // agentGet is the agent's GET of path, with its bridge token.

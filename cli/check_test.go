@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // runCheckBinary runs `clipbridge check` and returns its output and status.
@@ -31,7 +32,7 @@ func wantLines(t *testing.T, out string, lines ...string) {
 
 func TestCheckAllPass(t *testing.T) {
 	srv := realsshd.StartT(t, realsshd.Config{})
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	out, code := runCheckBinary(t, append(baseEnv(up.URL), sshEnv(t, srv)...))
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
@@ -45,7 +46,7 @@ func TestCheckAllPass(t *testing.T) {
 
 func TestCheckFailures(t *testing.T) {
 	srv := realsshd.StartT(t, realsshd.Config{})
-	up := newRecordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+runJWT {
 			w.WriteHeader(401)
 			return
@@ -143,7 +144,7 @@ func TestCheckFailures(t *testing.T) {
 // check --json prints one JSON report a launcher can act on: ok, and
 // each step with its status and, for a failure, the problem and the fix.
 func TestCheckJSON(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	for _, tc := range []struct {
 		name     string
 		upstream string

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // sidecarSecrets are the sidecar's own secrets and unrelated variables, set in its environment
@@ -133,7 +134,7 @@ func TestChildrenDoNotInheritSecrets(t *testing.T) {
 		{name: "http2_v1, ssh runner", args: []string{"--bridge-mode", "http2_v1", "--runner", "ssh"}, ssh: true, wantProcs: []string{" gateway"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := newRecordingUpstream(t, nil)
+			up := testsupport.NewUpstream(t, nil)
 			root := t.TempDir()
 			dir := filepath.Join(root, "queue")
 			env := append(baseEnv(up.URL), sidecarSecrets...)
@@ -178,7 +179,7 @@ func TestChildrenDoNotInheritSecrets(t *testing.T) {
 // login environment and the three PAPERCLIP_API_* variables, nothing of the sidecar's.
 func TestCommandDoesNotInheritSecrets(t *testing.T) {
 	srv := realsshd.StartT(t, realsshd.Config{Extra: []string{"AcceptEnv *"}})
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	env := append(append(baseEnv(up.URL), sshEnv(t, srv)...), sidecarSecrets...)
 	// The key must parse: give the real one as CLIPBRIDGE_SSH_KEY too, and look for it below.
 	env = append(env, "CLIPBRIDGE_SSH_KEY="+string(srv.ClientKeyPEM))

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 func TestHelpListsEverySetting(t *testing.T) {
@@ -81,7 +83,7 @@ func TestRoutesFileErrorsExitTwo(t *testing.T) {
 }
 
 func TestRoutesFileReplacesDefaults(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	path := t.TempDir() + "/routes"
 	must(t, writeFile(path, "# only this\nGET /api/custom/[^/]+\n"))
 	s := startSidecar(t, baseEnv(up.URL), "serve", "--routes", path)
@@ -94,7 +96,7 @@ func TestRoutesFileReplacesDefaults(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	s := startSidecar(t, baseEnv(up.URL), "serve")
 	admin := strings.TrimPrefix(s.ready.AdminURL, "http://")
 	if out, stderr, code := runBinary(t, []string{"CLIPBRIDGE_ADMIN_LISTEN=" + admin}, "health"); code != 0 || !strings.HasPrefix(out, "ok ") {

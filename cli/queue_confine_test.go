@@ -29,7 +29,7 @@ func writeQueueRequest(t *testing.T, reqDir, id string) {
 // --runner local` serves on the control plane. A link it plants at a response temp file, or
 // in place of requests/, must not make the sidecar change, delete or read a file outside it.
 func TestQueueLocalRunnerConfinedToQueueDir(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	dir := filepath.Join(t.TempDir(), "queue")
 	outside := t.TempDir()
 	victim := filepath.Join(outside, "victim")
@@ -69,7 +69,7 @@ func TestQueueLocalRunnerConfinedToQueueDir(t *testing.T) {
 	want := filepath.Join(dir, "requests") + " is a symlink"
 	testsupport.Eventually(t, "a log line naming the symlinked requests/ (or the damage)", 15*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(elsewhere, id2+".json"))
-		return strings.Contains(s.stderr.String(), want) || err != nil || len(up.requests()) > 1
+		return strings.Contains(s.stderr.String(), want) || err != nil || len(up.Requests()) > 1
 	})
 	if !strings.Contains(s.stderr.String(), want) {
 		t.Errorf("no log line naming the symlinked requests/")
@@ -80,7 +80,7 @@ func TestQueueLocalRunnerConfinedToQueueDir(t *testing.T) {
 	if entries, _ := os.ReadDir(elsewhere); len(entries) != 1 {
 		t.Errorf("outside directory now holds %d entries, want 1", len(entries))
 	}
-	if n := len(up.requests()); n != 1 {
+	if n := len(up.Requests()); n != 1 {
 		t.Errorf("upstream saw %d requests, want only the one from the queue", n)
 	}
 

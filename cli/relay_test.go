@@ -86,7 +86,7 @@ func TestRelayWithoutSocket(t *testing.T) {
 // exec; the run token never travels through the relay (only the bridge token does, in stdin,
 // for the gateway), and no exec carries a secret in argv.
 func TestRelayServesTheQueue(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	var mu sync.Mutex
 	var reqs []relaywire.Request
 	p := &relayparent.Parent{Exec: func(ctx context.Context, req relaywire.Request) relaywire.Reply {
@@ -121,7 +121,7 @@ func TestRelayServesTheQueue(t *testing.T) {
 	if n := p.Execs() - before; n > calls {
 		t.Errorf("%d sequential calls cost %d execs, want at most one each", calls, n)
 	}
-	if r := up.requests(); len(r) != calls+1 || r[0].Header.Get("Authorization") != "Bearer "+runJWT {
+	if r := up.Requests(); len(r) != calls+1 || r[0].Header.Get("Authorization") != "Bearer "+runJWT {
 		t.Fatalf("upstream saw %d requests", len(r))
 	}
 	sendSignal(t, s, syscall.SIGTERM)

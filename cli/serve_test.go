@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 const runJWT = "real-run-jwt"
@@ -22,7 +24,7 @@ func baseEnv(upstream string) []string {
 // Paperclip's first acceptance case, black-box against the binary, with
 // the real curl as the agent when it is installed.
 func TestAcceptanceAgentsMe(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	s := startSidecar(t, baseEnv(up.URL), "serve")
 	if !regexp.MustCompile(`^http://127\.0\.0\.1:\d+$`).MatchString(s.ready.Env.URL) {
 		t.Fatalf("PAPERCLIP_API_URL %q", s.ready.Env.URL)
@@ -54,20 +56,20 @@ func TestAcceptanceAgentsMe(t *testing.T) {
 	if status != 200 || body != `{"ok":true}` {
 		t.Fatalf("agent got %d %q", status, body)
 	}
-	reqs := up.requests()
+	reqs := up.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("upstream saw %d requests", len(reqs))
 	}
 	r := reqs[0]
-	if r.Method != "GET" || r.URL.Path != "/api/agents/me" || r.Header.Get("Authorization") != "Bearer "+runJWT ||
+	if r.Method != "GET" || r.RequestURI != "/api/agents/me" || r.Header.Get("Authorization") != "Bearer "+runJWT ||
 		r.Header.Get("X-Paperclip-Run-Id") != "run-bridge" {
-		t.Fatalf("upstream saw %s %s auth=%q run=%q", r.Method, r.URL, r.Header.Get("Authorization"), r.Header.Get("X-Paperclip-Run-Id"))
+		t.Fatalf("upstream saw %s %s auth=%q run=%q", r.Method, r.RequestURI, r.Header.Get("Authorization"), r.Header.Get("X-Paperclip-Run-Id"))
 	}
 }
 
 // Paperclip's second acceptance case.
 func TestAcceptanceResponseCap(t *testing.T) {
-	up := newRecordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"payload":"` + strings.Repeat("x", 64-14) + `"}`))
 	})
@@ -82,7 +84,7 @@ func TestAcceptanceResponseCap(t *testing.T) {
 // in flight completes, and the exit status is 0.
 func TestDrainOnSIGTERM(t *testing.T) {
 	arrived := make(chan struct{})
-	up := newRecordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		close(arrived)
 		time.Sleep(800 * time.Millisecond)
 		_, _ = w.Write([]byte(`{"ok":true}`))
@@ -128,7 +130,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 
 func TestDrainTimeoutExitsOne(t *testing.T) {
 	arrived := make(chan struct{})
-	up := newRecordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		close(arrived)
 		select {
 		case <-r.Context().Done():
@@ -152,7 +154,7 @@ func TestDrainTimeoutExitsOne(t *testing.T) {
 
 // serve prints nothing but the ready line on stdout; logs go to stderr.
 func TestStdoutIsOnlyTheReadyLine(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	s := startSidecar(t, baseEnv(up.URL), "serve", "--log-level", "debug")
 	agentGet(t, s, "/api/agents/me")
 	agentGet(t, s, "/api/secrets")
@@ -167,7 +169,7 @@ func TestStdoutIsOnlyTheReadyLine(t *testing.T) {
 // The real run token appears nowhere the execution host or an operator's
 // log pipeline could see it: not in responses, logs or metrics.
 func TestRunTokenNeverLeaks(t *testing.T) {
-	up := newRecordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/issues/broken" {
 			conn, _, _ := http.NewResponseController(w).Hijack()
 			conn.Close()
@@ -196,7 +198,7 @@ func TestRunTokenNeverLeaks(t *testing.T) {
 }
 
 func TestAdminEndpoints(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	s := startSidecar(t, baseEnv(up.URL), "serve")
 	agentGet(t, s, "/api/agents/me")
 	if code, body := adminGet(t, s, "/healthz"); code != 200 || body != "ok\n" {
@@ -238,7 +240,7 @@ func TestAdminEndpoints(t *testing.T) {
 }
 
 func TestEnvFile(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	path := filepath.Join(t.TempDir(), "agent.env")
 	s := startSidecar(t, baseEnv(up.URL), "serve", "--env-file", path)
 	fi, err := os.Stat(path)
@@ -262,7 +264,7 @@ func TestEnvFile(t *testing.T) {
 // A launcher rotates the run JWT by replacing the file: by rename, by an
 // in-place write, and by a Kubernetes-style symlink swap.
 func TestRunTokenFileRotation(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	dir := t.TempDir()
 	// Kubernetes layout: token -> ..data/token, ..data -> ..v1
 	for _, d := range []string{"..v1", "..v2"} {
@@ -286,7 +288,7 @@ func TestRunTokenFileRotation(t *testing.T) {
 		deadline := time.Now().Add(2 * time.Second)
 		for {
 			agentGet(t, s, "/api/agents/me")
-			reqs := up.requests()
+			reqs := up.Requests()
 			if reqs[len(reqs)-1].Header.Get("Authorization") == "Bearer "+want {
 				return
 			}
@@ -325,7 +327,7 @@ func TestRunTokenFileRotation(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	waitFor("jwt-4")
-	for _, r := range up.requests() {
+	for _, r := range up.Requests() {
 		if r.Header.Get("X-Injected") != "" || strings.Contains(r.Header.Get("Authorization"), "jwt-5") {
 			t.Fatalf("the invalid token reached upstream: %q", r.Header)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // errorLineOf parses the one JSON error line serve prints on stdout when
@@ -26,7 +27,7 @@ func errorLineOf(t *testing.T, stdout string) errorLine {
 // A launcher tells start-up failures apart by code, not by prose.
 func TestStartupFailuresHaveCodes(t *testing.T) {
 	srv := realsshd.StartT(t, realsshd.Config{})
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +65,7 @@ func TestStartupFailuresHaveCodes(t *testing.T) {
 
 // Under --log-format json every stderr line is JSON, the fatal one too.
 func TestFatalLineIsJSONUnderJSONLogs(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

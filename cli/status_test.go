@@ -6,12 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // /status tells an operator what the sidecar is doing, and never a
 // secret; `clipbridge status` prints it for a person.
 func TestStatusPage(t *testing.T) {
-	dead := newRecordingUpstream(t, nil)
+	dead := testsupport.NewUpstream(t, nil)
 	deadURL := dead.URL
 	dead.Close() // every call fails: the last problem is an upstream failure
 	tokenFile := filepath.Join(t.TempDir(), "jwt")

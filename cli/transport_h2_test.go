@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // http2_v1 with the local runner: the sidecar copies itself beside the
 // queue dir, starts its gateway there, and the agent env is the gateway's
 // URL, the key and mode http2_v1; calls go over the one session.
 func TestHTTP2Mode(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	dir := filepath.Join(t.TempDir(), "queue")
 	s := startSidecar(t, baseEnv(up.URL), "serve", "--queue-dir", dir, "--bridge-mode", "http2_v1")
 	if s.ready.Env.Mode != "http2_v1" || !strings.HasPrefix(s.ready.Env.URL, "http://127.0.0.1:") || s.ready.Env.Key == "" ||
@@ -29,7 +30,7 @@ func TestHTTP2Mode(t *testing.T) {
 			t.Fatalf("call %d: %d %s\n%s", i, resp.StatusCode, body, s.stderr.String())
 		}
 	}
-	if r := up.requests(); len(r) != 3 || r[0].Header.Get("Authorization") != "Bearer "+runJWT {
+	if r := up.Requests(); len(r) != 3 || r[0].Header.Get("Authorization") != "Bearer "+runJWT {
 		t.Fatalf("upstream %d", len(r))
 	}
 	if code, _ := adminGet(t, s, "/readyz"); code != 200 {
@@ -48,7 +49,7 @@ func TestHTTP2Mode(t *testing.T) {
 // maybe upload, the gateway) however many calls follow.
 func TestHTTP2ModeOverSSH(t *testing.T) {
 	srv := realsshd.StartT(t, realsshd.Config{})
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	dir := filepath.Join(t.TempDir(), "queue")
 	s := startSidecar(t, append(baseEnv(up.URL), sshEnv(t, srv)...), "serve", "--queue-dir", dir, "--bridge-mode", "http2_v1")
 	if s.ready.Env.Mode != "http2_v1" {
@@ -84,7 +85,7 @@ func TestHTTP2ModeOverSSH(t *testing.T) {
 // When the http2_v1 READY check fails, the sidecar says why and falls
 // back to queue_v1 with our gateway, as Paperclip's host does.
 func TestHTTP2FallsBackToQueue(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	root := t.TempDir()
 	dir := filepath.Join(root, "queue")
 	// A "gateway binary" that answers http2_v1 with someone else's

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clipbridge/clipbridge/internal/realsshd"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // sshEnv points the sidecar at a real loopback sshd with its pinned host
@@ -36,7 +37,7 @@ func sshEnv(t *testing.T, srv *realsshd.Server) []string {
 // the SSH remote forward, and upstream sees the swapped credential.
 func TestSSHModeEndToEnd(t *testing.T) {
 	srv := realsshd.StartT(t, realsshd.Config{})
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	s := startSidecar(t, append(baseEnv(up.URL), sshEnv(t, srv)...), "serve")
 	if !regexp.MustCompile(`^http://127\.0\.0\.1:\d+$`).MatchString(s.ready.Env.URL) {
 		t.Fatalf("URL %q", s.ready.Env.URL)
@@ -47,7 +48,7 @@ func TestSSHModeEndToEnd(t *testing.T) {
 	if err != nil || string(out) != `{"ok":true}` {
 		t.Fatalf("curl through the tunnel: %v %s\nsidecar:\n%s", err, out, s.stderr.String())
 	}
-	reqs := up.requests()
+	reqs := up.Requests()
 	if len(reqs) != 1 || reqs[0].Header.Get("Authorization") != "Bearer "+runJWT {
 		t.Fatalf("upstream saw %d requests", len(reqs))
 	}
@@ -105,7 +106,7 @@ func TestSSHModeStartupErrors(t *testing.T) {
 // after the ready line, and the sidecar exits with its status.
 func TestSSHModeCommand(t *testing.T) {
 	srv := realsshd.StartT(t, realsshd.Config{})
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	stdout, stderr, code := runBinary(t, append(baseEnv(up.URL), sshEnv(t, srv)...), "serve", "--",
 		"sh", "-c", `curl -sS -H "Authorization: Bearer $PAPERCLIP_API_KEY" "$PAPERCLIP_API_URL/api/agents/me"; echo; echo "mode=$PAPERCLIP_API_BRIDGE_MODE"; exit 7`)
 	if code != 7 {
@@ -120,7 +121,7 @@ func TestSSHModeCommand(t *testing.T) {
 // queue mode with the local runner and our own gateway: the agent env has
 // a URL and key again, and a call goes through the files.
 func TestQueueModeWithGateway(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	dir := filepath.Join(t.TempDir(), "queue")
 	s := startSidecar(t, baseEnv(up.URL), "serve", "--queue-dir", dir, "--start-gateway")
 	if s.ready.Env.QueueDir != dir || s.ready.Env.URL == "" || s.ready.Env.Key == "" {
@@ -130,7 +131,7 @@ func TestQueueModeWithGateway(t *testing.T) {
 	if resp.StatusCode != 200 || body != `{"ok":true}` {
 		t.Fatalf("got %d %s", resp.StatusCode, body)
 	}
-	if r := up.requests(); len(r) != 1 || r[0].Header.Get("Authorization") != "Bearer "+runJWT {
+	if r := up.Requests(); len(r) != 1 || r[0].Header.Get("Authorization") != "Bearer "+runJWT {
 		t.Fatalf("upstream %d", len(r))
 	}
 	_, metrics := adminGet(t, s, "/metrics")
@@ -144,7 +145,7 @@ func TestQueueModeWithGateway(t *testing.T) {
 // Without --start-gateway the ready line carries only the mode and the
 // queue dir: the URL and key belong to whichever gateway serves it.
 func TestQueueModeWithoutGateway(t *testing.T) {
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	dir := filepath.Join(t.TempDir(), "queue")
 	s := startSidecar(t, baseEnv(up.URL), "serve", "--queue-dir", dir)
 	if s.ready.Env.URL != "" || s.ready.Env.Key != "" || s.ready.Env.QueueDir != dir || s.ready.Env.Mode != "queue_v1" {
@@ -188,7 +189,7 @@ func TestSSHModeDrain(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			arrived := make(chan struct{})
-			up := newRecordingUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 				close(arrived)
 				select {
 				case <-time.After(tc.sleep):
@@ -225,7 +226,7 @@ func TestSSHModeDrain(t *testing.T) {
 // host" (this machine, through a real sshd): the whole sandbox path.
 func TestQueueModeOverSSH(t *testing.T) {
 	srv := realsshd.StartT(t, realsshd.Config{})
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	dir := filepath.Join(t.TempDir(), "queue")
 	s := startSidecar(t, append(baseEnv(up.URL), sshEnv(t, srv)...), "serve", "--queue-dir", dir, "--start-gateway")
 	if s.ready.Env.URL == "" || s.ready.Env.QueueDir != dir {

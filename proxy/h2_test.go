@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"golang.org/x/net/http2"
 )
 
@@ -64,7 +65,7 @@ func h2Do(t *testing.T, cc *http2.ClientConn, method, target, body, token string
 // server send GOAWAY, which would take the whole bridge down for every
 // later call.
 func TestH2RefusalKeepsSession(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	b := newBridge(t, up.URL, func(o *Options) { o.MaxBodyBytes = 64 })
 	cc := h2Pair(t, b)
 	big := `{"x":"` + strings.Repeat("a", 200) + `"}`

@@ -11,18 +11,20 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // The acceptance case from Paperclip's own suite: the agent's call reaches
 // upstream exactly once, with the real credential and run id swapped in.
 func TestForwardSwapsCredential(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	b := newBridge(t, up.URL, nil)
 	resp := b.do(t, "GET", "/api/agents/me", nil, nil)
 	if body := readBody(t, resp); resp.StatusCode != 200 || body != `{"ok":true}` {
 		t.Fatalf("got %d %s", resp.StatusCode, body)
 	}
-	reqs := up.requests()
+	reqs := up.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("upstream saw %d requests, want 1", len(reqs))
 	}
@@ -39,7 +41,7 @@ func TestForwardSwapsCredential(t *testing.T) {
 }
 
 func TestUnauthorized(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	b := newBridge(t, up.URL, nil)
 	for name, auth := range map[string]string{
 		"missing":      "",
@@ -63,7 +65,7 @@ func TestUnauthorized(t *testing.T) {
 	// The token is checked before anything else, even a bad path.
 	resp := b.raw(t, "GET /api/../x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	wantError(t, resp, 401, errJSON("Invalid bridge token."))
-	if n := len(up.requests()); n != 0 {
+	if n := len(up.Requests()); n != 0 {
 		t.Fatalf("upstream saw %d requests", n)
 	}
 	if got := b.rejected(t, reasonUnauthorized); got != 9 {
@@ -72,7 +74,7 @@ func TestUnauthorized(t *testing.T) {
 }
 
 func TestInvalidPath(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	b := newBridge(t, up.URL, nil)
 	for _, tc := range []struct{ method, target string }{
 		{"GET", "http://127.0.0.1/api/agents/me"},
@@ -101,13 +103,13 @@ func TestInvalidPath(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("raw control byte: %d", resp.StatusCode)
 	}
-	if n := len(up.requests()); n != 0 {
+	if n := len(up.Requests()); n != 0 {
 		t.Fatalf("upstream saw %d requests", n)
 	}
 }
 
 func TestRouteDenied(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	b := newBridge(t, up.URL, nil)
 	for _, tc := range []struct{ method, target, shown string }{
 		{"DELETE", "/api/secrets", "/api/secrets"},
@@ -133,7 +135,7 @@ func TestRouteDenied(t *testing.T) {
 			wantError(t, resp, 403, errJSON("Route not allowed: "+tc.method+" "+tc.shown))
 		})
 	}
-	if n := len(up.requests()); n != 0 {
+	if n := len(up.Requests()); n != 0 {
 		t.Fatalf("upstream saw %d requests", n)
 	}
 }
@@ -141,7 +143,7 @@ func TestRouteDenied(t *testing.T) {
 // Percent-escapes other than the refused ones are matched and forwarded
 // as sent; the query goes upstream byte for byte; a base path is kept.
 func TestRawPathAndQueryForwarded(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	b := newBridge(t, up.URL+"/base/", nil)
 	for _, target := range []string{
 		"/api/issues/%41BC?view=compact&x=%2f..%2F&y=a+b",
@@ -149,14 +151,12 @@ func TestRawPathAndQueryForwarded(t *testing.T) {
 		"/api/agents/me?",
 		"/api/agents/me?a=1&a=2&;=;",
 	} {
-		up.mu.Lock()
-		up.reqs = nil
-		up.mu.Unlock()
 		resp := b.rawGet(t, "GET", target)
 		if resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", target, resp.StatusCode, readBody(t, resp))
 		}
-		if got := up.requests()[0].RequestURI; got != "/base"+target {
+		seen := up.Requests()
+		if got := seen[len(seen)-1].RequestURI; got != "/base"+target {
 			t.Fatalf("upstream saw %q, want %q", got, "/base"+target)
 		}
 	}
@@ -165,7 +165,7 @@ func TestRawPathAndQueryForwarded(t *testing.T) {
 func TestQueueFull(t *testing.T) {
 	release := make(chan struct{})
 	var arrived atomic.Int32
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		arrived.Add(1)
 		<-release
 		w.WriteHeader(200)
@@ -195,7 +195,7 @@ func TestQueueFull(t *testing.T) {
 }
 
 func TestJSONBodiesOnly(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	b := newBridge(t, up.URL, nil)
 	const comments = "/api/issues/i1/comments"
 	const attach = "/api/companies/c1/issues/i1/attachments"
@@ -242,7 +242,7 @@ func TestJSONBodiesOnly(t *testing.T) {
 }
 
 func TestRequestTooLarge(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	b := newBridge(t, up.URL, func(o *Options) { o.MaxBodyBytes = 64 })
 	big := `{"body":"` + strings.Repeat("x", 100) + `"}`
 	head := "POST /api/issues/i1/comments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + testBridgeToken + "\r\nContent-Type: application/json\r\nConnection: close\r\n"
@@ -258,7 +258,7 @@ func TestRequestTooLarge(t *testing.T) {
 		wantError(t, resp, 413, errJSON("Bridge request body exceeded the configured size limit."))
 		// Upstream never received a complete request: either nothing, or
 		// a body that failed to read.
-		for _, r := range up.requests() {
+		for _, r := range up.Requests() {
 			if r.BodyErr == nil {
 				t.Fatalf("upstream saw a complete %d-byte body", len(r.Body))
 			}
@@ -283,7 +283,7 @@ func TestResponseTooLarge(t *testing.T) {
 		chunked bool
 	}{{"declared", false}, {"chunked", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				body := `{"data":"` + strings.Repeat("z", 64-11) + `"}`
 				if tc.chunked {
@@ -303,7 +303,7 @@ func TestResponseTooLarge(t *testing.T) {
 			if resp.Header.Get("X-Paperclip-Bridge-Outcome") != "indeterminate" {
 				t.Fatal("missing outcome header")
 			}
-			if n := len(up.requests()); n != 2 {
+			if n := len(up.Requests()); n != 2 {
 				t.Fatalf("upstream saw %d requests, want exactly 2 (no retries)", n)
 			}
 		})
@@ -313,7 +313,7 @@ func TestResponseTooLarge(t *testing.T) {
 // A body of unknown length under the cap is held and relayed whole, with
 // a Content-Length.
 func TestChunkedResponseUnderCap(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		for i := 0; i < 100; i++ {
 			_, _ = w.Write([]byte(strings.Repeat("a", 1000)))
@@ -329,7 +329,7 @@ func TestChunkedResponseUnderCap(t *testing.T) {
 }
 
 func TestUpstreamUnreachable(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	addr := up.URL
 	up.Close() // nothing listens there now
 	b := newBridge(t, addr, nil)
@@ -347,7 +347,7 @@ func TestUpstreamUnreachable(t *testing.T) {
 }
 
 func TestUpstreamTimeout(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):
@@ -360,14 +360,14 @@ func TestUpstreamTimeout(t *testing.T) {
 	if resp.Header.Get("X-Paperclip-Bridge-Outcome") != "indeterminate" {
 		t.Fatal("missing outcome header")
 	}
-	if n := len(up.requests()); n != 2 {
+	if n := len(up.Requests()); n != 2 {
 		t.Fatalf("upstream saw %d requests, want 2: a mutation is never retried", n)
 	}
 }
 
 // Upstream takes the request and drops the connection without answering.
 func TestUpstreamResetAfterSend(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
 			conn.Close()
@@ -377,7 +377,7 @@ func TestUpstreamResetAfterSend(t *testing.T) {
 	wantError(t, b.do(t, "GET", "/api/agents/me", nil, nil), 504, errJSON(msgUpstreamFailed))
 	resp := b.do(t, "POST", "/api/issues/i1/comments", strings.NewReader(`{"body":"x"}`), map[string]string{"Content-Type": "application/json"})
 	wantError(t, resp, 409, `{"error":"`+msgUpstreamFailed+`","outcome":"indeterminate","retryable":false}`)
-	if n := len(up.requests()); n != 2 {
+	if n := len(up.Requests()); n != 2 {
 		t.Fatalf("upstream saw %d requests, want 2: a mutation is never retried", n)
 	}
 }
@@ -385,7 +385,7 @@ func TestUpstreamResetAfterSend(t *testing.T) {
 // A streamed body that breaks mid-way aborts the agent's connection
 // instead of ending a short body as if it were complete.
 func TestStreamAbortsOnUpstreamFailure(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "1000")
 		_, _ = w.Write([]byte(strings.Repeat("a", 500)))
 		w.(http.Flusher).Flush()
@@ -407,7 +407,7 @@ func TestStreamAbortsOnUpstreamFailure(t *testing.T) {
 
 // Upstream stalls in the middle of a body: bounded by the timeout.
 func TestUpstreamStallsInBody(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("partial"))
 		w.(http.Flusher).Flush()
 		select {
@@ -424,7 +424,7 @@ func TestUpstreamStallsInBody(t *testing.T) {
 }
 
 func TestPassThrough(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Type", "application/problem+json")
 		h.Set("ETag", `"v1"`)
@@ -453,7 +453,7 @@ func TestPassThrough(t *testing.T) {
 }
 
 func TestHeadersUpstream(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	b := newBridge(t, up.URL, nil)
 	req := "GET /api/agents/me HTTP/1.1\r\nHost: sandbox.example\r\n" +
 		"Authorization: Bearer " + testBridgeToken + "\r\n" +
@@ -466,7 +466,7 @@ func TestHeadersUpstream(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d %s", resp.StatusCode, readBody(t, resp))
 	}
-	h := up.requests()[0].Header
+	h := up.Requests()[0].Header
 	for k, want := range map[string]string{
 		"Authorization":                 "Bearer " + testRunToken,
 		"X-Paperclip-Run-Id":            testRunID,
@@ -491,14 +491,14 @@ func TestHeadersUpstream(t *testing.T) {
 }
 
 func TestRunTokenRotation(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	var tok atomic.Value
 	tok.Store("jwt-one")
 	b := newBridge(t, up.URL, func(o *Options) { o.RunToken = func() string { return tok.Load().(string) } })
 	b.do(t, "GET", "/api/agents/me", nil, nil)
 	tok.Store("jwt-two")
 	b.do(t, "GET", "/api/agents/me", nil, nil)
-	reqs := up.requests()
+	reqs := up.Requests()
 	if reqs[0].Header.Get("Authorization") != "Bearer jwt-one" || reqs[1].Header.Get("Authorization") != "Bearer jwt-two" {
 		t.Fatalf("tokens %q, %q", reqs[0].Header.Get("Authorization"), reqs[1].Header.Get("Authorization"))
 	}
@@ -506,7 +506,7 @@ func TestRunTokenRotation(t *testing.T) {
 
 func TestBodyBudget(t *testing.T) {
 	const size = 200 << 10
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(make([]byte, 1000))
 		w.(http.Flusher).Flush() // unknown length: the bridge must hold it
 		_, _ = w.Write(make([]byte, size-1000))
@@ -527,7 +527,7 @@ func TestBodyBudget(t *testing.T) {
 // The real token and the bridge token never reach logs or metrics, and
 // the bridge token never reaches upstream.
 func TestNoTokenLeaks(t *testing.T) {
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(500)
 		_, _ = w.Write([]byte("boom"))
 	})
@@ -542,7 +542,7 @@ func TestNoTokenLeaks(t *testing.T) {
 			t.Errorf("%q leaked into logs or metrics", secret)
 		}
 	}
-	for _, r := range up.requests() {
+	for _, r := range up.Requests() {
 		for k, vv := range r.Header {
 			for _, v := range vv {
 				if strings.Contains(v, testBridgeToken) {
@@ -559,7 +559,7 @@ func TestNoTokenLeaks(t *testing.T) {
 // A client that trickles its body is answered at once when the bridge
 // refuses it, and cut off after the stall timeout when it is forwarded.
 func TestTrickledBody(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	b := newBridge(t, up.URL, func(o *Options) { o.UpstreamTimeout = 300 * time.Millisecond })
 	for _, tc := range []struct {
 		name, auth string

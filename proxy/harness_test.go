@@ -6,10 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,47 +24,6 @@ const (
 	testBridgeToken = "bridge-token-ABCDEFGHIJKLMNOPQRSTUV"
 	testRunID       = "run-bridge"
 )
-
-// seen is what the upstream recorded of one request.
-type seen struct {
-	Method, RequestURI string
-	Header             http.Header
-	Body               []byte
-	BodyErr            error
-}
-
-// upstream is an httptest server that records every request and answers
-// with the test's handler.
-type upstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []seen
-}
-
-func newUpstream(t testing.TB, h http.HandlerFunc) *upstream {
-	t.Helper()
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.reqs = append(u.reqs, seen{r.Method, r.RequestURI, r.Header.Clone(), body, err})
-		u.mu.Unlock()
-		if h != nil {
-			h(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"ok":true}`))
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *upstream) requests() []seen {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]seen(nil), u.reqs...)
-}
 
 // bridge is a proxy Handler served on a real loopback listener, so raw
 // request targets reach it exactly as sent.

@@ -16,7 +16,7 @@ import (
 // microseconds, the refusal reason when the bridge refused, and no source
 // location even when the handler would print one.
 func TestAccessLogLine(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	logs := &testsupport.LockedBuffer{}
 	b := newBridge(t, up.URL, func(o *Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{AddSource: true}))

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/proxy/policy"
 )
 
@@ -43,7 +44,7 @@ func FuzzServe(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	up := newUpstream(f, nil)
+	up := testsupport.NewUpstream(f, nil)
 	var (
 		mu       sync.Mutex
 		violated string

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 )
 
 // A request on a reused connection still gets its stall bound: upstream
@@ -15,7 +17,7 @@ import (
 func TestStallBoundOnReusedConnection(t *testing.T) {
 	var calls atomic.Int32
 	release := make(chan struct{})
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) == 2 {
 			select {
 			case <-release:
@@ -45,7 +47,7 @@ func TestStallBoundOnReusedConnection(t *testing.T) {
 func TestStallBoundPerBodyChunk(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	const chunks = 6 // 6 x 100 ms: twice the timeout in all
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testsupport.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", "6")
 		stall := r.URL.Query().Get("stall") != ""

@@ -120,7 +120,7 @@ func TestContractOverHTTP2(t *testing.T) {
 					t.Errorf("response header %s = %q, want %q", k, got, v)
 				}
 			}
-			reqs := st.up.requests()
+			reqs := st.up.Requests()
 			if tc.incomplete {
 				for _, r := range reqs {
 					if r.BodyErr == nil {
@@ -249,7 +249,7 @@ func TestContractOverHTTP2Timing(t *testing.T) {
 		if resp.StatusCode != 408 || string(b) != errJSON("Bridge stopped waiting for the rest of the request body.") {
 			t.Fatalf("got %d %s", resp.StatusCode, b)
 		}
-		if n := len(st.up.requests()); n > 1 {
+		if n := len(st.up.Requests()); n > 1 {
 			t.Fatalf("upstream saw %d", n)
 		}
 	})

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clipbridge/clipbridge/internal/retry"
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/proxy"
 	"github.com/clipbridge/clipbridge/runner"
 )
@@ -126,7 +126,7 @@ func (p *pipeProc) Wait() (int, error) {
 // stack is one bridge under test: a recording upstream, the callback API,
 // and a Host over a runner.
 type stack struct {
-	up      *recordingUpstream
+	up      *testsupport.Upstream
 	host    *Host
 	reg     *prometheus.Registry
 	runDone chan error
@@ -143,7 +143,7 @@ type stackOptions struct {
 
 func startStack(t *testing.T, so stackOptions) *stack {
 	t.Helper()
-	st := &stack{up: newRecordingUpstream(t, so.upH), reg: prometheus.NewRegistry()}
+	st := &stack{up: testsupport.NewUpstream(t, so.upH), reg: prometheus.NewRegistry()}
 	u, _ := url.Parse(st.up.URL)
 	log := testLogger(t)
 	po := proxy.Options{
@@ -227,44 +227,6 @@ func do(t *testing.T, req *http.Request) (*http.Response, string) {
 }
 
 func errJSON(msg string) string { return `{"error":"` + msg + `"}` }
-
-// recordingUpstream is a loopback upstream that records what arrived.
-type recordingUpstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	seen []seenRequest
-}
-
-type seenRequest struct {
-	Method, RequestURI string
-	Header             http.Header
-	Body               []byte
-	BodyErr            error
-}
-
-func newRecordingUpstream(t *testing.T, h http.HandlerFunc) *recordingUpstream {
-	u := &recordingUpstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.seen = append(u.seen, seenRequest{r.Method, r.RequestURI, r.Header.Clone(), b, err})
-		u.mu.Unlock()
-		if h != nil {
-			h(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"ok":true}`)
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *recordingUpstream) requests() []seenRequest {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]seenRequest(nil), u.seen...)
-}
 
 // quiet is a logger for goroutines that may outlive a test's log.
 var quiet = slog.New(slog.DiscardHandler)

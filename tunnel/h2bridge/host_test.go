@@ -96,7 +96,7 @@ func TestHostChecksEveryStream(t *testing.T) {
 	if got := cc.State().MaxConcurrentStreams; got != maxConcurrentStreams {
 		t.Fatalf("host advertises %d concurrent streams, want %d", got, maxConcurrentStreams)
 	}
-	if n := len(st.up.requests()); n != 1 {
+	if n := len(st.up.Requests()); n != 1 {
 		t.Fatalf("upstream saw %d requests", n)
 	}
 }

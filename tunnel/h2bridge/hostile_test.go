@@ -85,7 +85,7 @@ func TestHostileGateway(t *testing.T) {
 				if r.starts.Load() < 2 {
 					t.Fatal("the session was not ended and re-opened")
 				}
-				if n := len(st.up.requests()); n != 0 {
+				if n := len(st.up.Requests()); n != 0 {
 					t.Fatalf("upstream saw %d requests", n)
 				}
 				return
@@ -99,7 +99,7 @@ func TestHostileGateway(t *testing.T) {
 			if n := st.host.inFlight.Load(); n > 0 || !st.host.Up() {
 				t.Fatalf("%d handlers still running, up %v", n, st.host.Up())
 			}
-			for _, req := range st.up.requests() {
+			for _, req := range st.up.Requests() {
 				if len(req.Body) > streamReceiveWindow {
 					t.Fatalf("upstream got %d body bytes past the stream window", len(req.Body))
 				}

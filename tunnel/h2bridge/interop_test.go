@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clipbridge/clipbridge/internal/testsupport"
 	"github.com/clipbridge/clipbridge/runner"
 )
 
@@ -77,7 +78,7 @@ func TestInteropPaperclipGateway(t *testing.T) {
 	if resp, body := st.agent(t, "GET", "/api/agents/me", "", map[string]string{"Authorization": "Bearer no"}); resp.StatusCode != 401 || body != errJSON("Invalid bridge token.") {
 		t.Fatalf("token: %d %s", resp.StatusCode, body)
 	}
-	reqs := st.up.requests()
+	reqs := st.up.Requests()
 	if len(reqs) != 2 || reqs[0].RequestURI != "/api/agents/me?view=compact" || reqs[0].Header.Get("If-None-Match") != `"e1"` ||
 		reqs[0].Header.Get("Authorization") != "Bearer "+testRunToken || string(reqs[1].Body) != raw {
 		t.Fatalf("upstream saw %+v", reqs)
@@ -122,7 +123,7 @@ func TestInteropPaperclipHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := newRecordingUpstream(t, nil)
+	up := testsupport.NewUpstream(t, nil)
 	port := freePort(t)
 	cmd := exec.Command(node, fixture(t, "paperclip-host.mjs"), self, "gateway")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "FIXTURE_UPSTREAM=" + up.URL, "FIXTURE_RUN_TOKEN=" + testRunToken,
@@ -175,7 +176,7 @@ func TestInteropPaperclipHost(t *testing.T) {
 	if status, body := call("GET", "/api/agents/me", "", "wrong"); status != 401 || body != errJSON("Invalid bridge token.") {
 		t.Fatalf("token: %d %s", status, body)
 	}
-	reqs := up.requests()
+	reqs := up.Requests()
 	if len(reqs) != 2 || reqs[0].Header.Get("Authorization") != "Bearer "+testRunToken || reqs[0].Header.Get("X-Paperclip-Run-Id") != testRunID ||
 		string(reqs[1].Body) != raw {
 		t.Fatalf("upstream saw %+v", reqs)

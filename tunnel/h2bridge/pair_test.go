@@ -20,7 +20,7 @@ func TestPairForwards(t *testing.T) {
 	if resp.StatusCode != 200 || body != `{"ok":true}` {
 		t.Fatalf("got %d %s", resp.StatusCode, body)
 	}
-	reqs := st.up.requests()
+	reqs := st.up.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("upstream saw %d requests", len(reqs))
 	}
@@ -83,7 +83,7 @@ func TestPairConcurrentCalls(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	if n := len(st.up.requests()); n != 40 {
+	if n := len(st.up.Requests()); n != 40 {
 		t.Fatalf("upstream saw %d", n)
 	}
 	if n := st.host.o.Runner.(*pipeRunner).starts.Load(); n != 1 {
