@@ -43,6 +43,7 @@ var knownCases = []caseSpec{
 	{name: "clipbridge-ssh@before", label: "clipbridge before, SSH remote forward", ssh: true, startup: true, before: true},
 	{name: "ssh-R", label: "ssh -N -R (OpenSSH) + clipbridge", ssh: true},
 	{name: "h2-ssh", label: "clipbridge http2_v1, ssh runner", ssh: true},
+	{name: "h2-local", label: "clipbridge http2_v1, local runner"},
 	{name: "queue-local", label: "clipbridge queue_v1, local runner", queue: true},
 	{name: "queue-local@before", label: "clipbridge before queue_v1, local runner", queue: true, before: true},
 	{name: "baseline-local", label: "exec-per-operation baseline, local", queue: true},
@@ -192,6 +193,8 @@ func (e *environment) startOne(c caseSpec, dir string) (*target, error) {
 		t, err = startSSHReference(e.bin, dir, e.upstream, e.sec, h)
 	case "h2-ssh":
 		t, err = startClipbridgeH2SSH(e.bin, dir, e.upstream, e.sec, h)
+	case "h2-local":
+		t, err = startClipbridgeH2Local(e.bin, dir, e.upstream, e.sec)
 	default:
 		return nil, fmt.Errorf("%s is not an HTTP case", c.name)
 	}

@@ -198,6 +198,17 @@ func (b *bench) writeGoals(w *strings.Builder, startups map[string][]time.Durati
 		l := b.pairedRatio("h2-ssh", "clipbridge-ssh", "c1", p50)
 		add("http2_v1 over SSH p50 at 1 conn vs the SSH remote forward: %.2f× (goal ≤ 1.2×) %s", l, verdict(l <= 1.2))
 	}
+	// Where the http2_v1 time goes: the gateway and its pipes (h2-local
+	// over the local listener), and SSH (each over its local form).
+	if b.has("h2-local") && b.has("clipbridge") {
+		d := b.pairedDelta("h2-local", "clipbridge", "c1", p50)
+		add("(for reference, not a goal) http2_v1 local runner p50 added over the local listener at 1 conn (the gateway hop): %.0f µs", d)
+		if b.has("h2-ssh") && b.has("clipbridge-ssh") {
+			s := b.pairedDelta("h2-ssh", "h2-local", "c1", p50)
+			f := b.pairedDelta("clipbridge-ssh", "clipbridge", "c1", p50)
+			add("(for reference, not a goal) p50 SSH adds at 1 conn: %.0f µs to http2_v1, %.0f µs to the listener (the remote forward)", s, f)
+		}
+	}
 	if r := b.queue["queue-local"]; r != nil && len(r.calls) > 0 {
 		p := quantile(r.calls, 0.5)
 		add("queue_v1 local runner p50 per call: %s (goal ≤ 5 ms) %s", fmtDur(p), verdict(p <= 5*time.Millisecond))

@@ -93,8 +93,30 @@ func startClipbridgeSSH(bin, dir, upstream string, s secrets, h *sshHost) (*targ
 // stdout, and the agent's URL is the gateway's port on the host. The
 // case's CPU and memory include sshd's processes and the gateway.
 func startClipbridgeH2SSH(bin, dir, upstream string, s secrets, h *sshHost) (*target, error) {
-	t, err := startClipbridge(bin, dir, upstream, s, h.clipbridgeEnv(),
-		"--queue-dir", filepath.Join(dir, "queue"), "--runner", "ssh", "--bridge-mode", "http2_v1")
+	t, err := startClipbridgeH2(bin, dir, upstream, s, h.clipbridgeEnv(), "ssh")
+	if err != nil {
+		return nil, err
+	}
+	t.name = "h2-ssh"
+	t.proc = tree(append(t.proc.roots, h.srv.Pid())...)
+	return t, nil
+}
+
+// startClipbridgeH2Local is the same bridge with the gateway a child of
+// clipbridge on this machine (the local runner's pipes): set beside the
+// local listener and h2-ssh, it tells the gateway's cost from SSH's.
+func startClipbridgeH2Local(bin, dir, upstream string, s secrets) (*target, error) {
+	t, err := startClipbridgeH2(bin, dir, upstream, s, nil, "local")
+	if err != nil {
+		return nil, err
+	}
+	t.name = "h2-local"
+	return t, nil
+}
+
+func startClipbridgeH2(bin, dir, upstream string, s secrets, env []string, runner string) (*target, error) {
+	t, err := startClipbridge(bin, dir, upstream, s, env,
+		"--queue-dir", filepath.Join(dir, "queue"), "--runner", runner, "--bridge-mode", "http2_v1")
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +124,6 @@ func startClipbridgeH2SSH(bin, dir, upstream string, s secrets, h *sshHost) (*ta
 		t.stop()
 		return nil, fmt.Errorf("clipbridge fell back to %s instead of http2_v1 (see its log in %s)", t.mode, dir)
 	}
-	t.name = "h2-ssh"
-	t.proc = tree(append(t.proc.roots, h.srv.Pid())...)
 	return t, nil
 }
 
