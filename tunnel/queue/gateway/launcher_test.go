@@ -79,39 +79,16 @@ func TestUploadMismatch(t *testing.T) {
 // StartGateway copies this test binary, starts it as the gateway with the token outside argv,
 // and our worker serves it; a killed gateway comes back on the same port; Stop ends it.
 func TestLaunch(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, kind := range []string{"local", "exec", "ssh"} {
 		t.Run(kind, func(t *testing.T) {
-			r := queuetest.Runner(t, kind)
-			dir := queuetest.Dir(t)
-			startWorker(t, r, dir)
-			g, err := Launch(t.Context(), LaunchOptions{Runner: r, Binary: self, QueueDir: dir, BridgeToken: queuetest.Token,
-				ResponseTimeout: 5 * time.Second, Logger: queuetest.Logger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runCtx, cancel := context.WithCancel(t.Context())
-			runDone := make(chan error, 1)
-			go func() { runDone <- g.Run(runCtx) }()
-
+			l := launchRunning(t, kind)
+			g, dir := l.g, l.dir
 			env := g.AgentEnv()
 			if env["PAPERCLIP_API_KEY"] != queuetest.Token || env["PAPERCLIP_API_BRIDGE_MODE"] != "queue_v1" ||
 				env["PAPERCLIP_BRIDGE_QUEUE_DIR"] != dir || !strings.HasPrefix(env["PAPERCLIP_API_URL"], "http://127.0.0.1:") {
 				t.Fatalf("agent env %v", env)
 			}
-			get := func() int {
-				req, _ := http.NewRequest("GET", env["PAPERCLIP_API_URL"]+"/api/agents/me", nil)
-				req.Header.Set("Authorization", "Bearer "+env["PAPERCLIP_API_KEY"])
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					return 0
-				}
-				resp.Body.Close()
-				return resp.StatusCode
-			}
+			get := func() int { return agentGet(env) }
 			if code := get(); code != 200 {
 				t.Fatalf("GET through launched gateway: %d", code)
 			}
@@ -125,8 +102,7 @@ func TestLaunch(t *testing.T) {
 			if g.Ready().BaseURL != env["PAPERCLIP_API_URL"] {
 				t.Fatalf("URL changed: %s -> %s", env["PAPERCLIP_API_URL"], g.Ready().BaseURL)
 			}
-			cancel()
-			if err := <-runDone; err != nil {
+			if err := l.stop(); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "ready.json")); !os.IsNotExist(err) {
@@ -136,13 +112,55 @@ func TestLaunch(t *testing.T) {
 				c.Close()
 				t.Fatal("gateway still listening after stop")
 			}
-			if g2, err := Launch(t.Context(), LaunchOptions{Runner: r, Binary: self, QueueDir: dir, BridgeToken: queuetest.Token, Logger: queuetest.Logger(t)}); err != nil || g2.Uploaded {
+			if g2, err := Launch(t.Context(), LaunchOptions{Runner: l.r, Binary: l.self, QueueDir: dir, BridgeToken: queuetest.Token, Logger: queuetest.Logger(t)}); err != nil || g2.Uploaded {
 				t.Fatalf("second launch: uploaded=%v err=%v", g2 != nil && g2.Uploaded, err)
 			} else {
 				g2.Stop()
 			}
 		})
 	}
+}
+
+// launched is a gateway Launch started through a runner of kind, over a queue directory our
+// worker serves, with Run going until stop.
+type launched struct {
+	g    *Launched
+	r    runner.Runner
+	dir  string
+	self string // the binary launched (this test binary, which runs the gateway)
+	stop func() error
+}
+
+func launchRunning(t *testing.T, kind string) launched {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := queuetest.Runner(t, kind)
+	dir := queuetest.Dir(t)
+	startWorker(t, r, dir)
+	g, err := Launch(t.Context(), LaunchOptions{Runner: r, Binary: self, QueueDir: dir, BridgeToken: queuetest.Token,
+		ResponseTimeout: 5 * time.Second, Logger: queuetest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(t.Context())
+	runDone := make(chan error, 1)
+	go func() { runDone <- g.Run(runCtx) }()
+	return launched{g: g, r: r, dir: dir, self: self, stop: func() error { cancel(); return <-runDone }}
+}
+
+// agentGet is the agent's GET /api/agents/me through the gateway env names; 0 when no answer came.
+func agentGet(env map[string]string) int {
+	req, _ := http.NewRequest("GET", env["PAPERCLIP_API_URL"]+"/api/agents/me", nil)
+	req.Header.Set("Authorization", "Bearer "+env["PAPERCLIP_API_KEY"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // cmdlineContaining returns a process whose command line contains s, or "".
@@ -184,40 +202,18 @@ func startWorker(t *testing.T, r runner.Runner, dir string) {
 // detached: one exec starts it and returns its ready.json, the worker's one-shot store serves
 // it, and Stop is one more exec that ends it. The token stays out of argv throughout.
 func TestLaunchDetached(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, kind := range []string{"exec-one-shot", "relay"} {
 		t.Run(kind, func(t *testing.T) {
-			r := queuetest.Runner(t, kind)
-			dir := queuetest.Dir(t)
-			startWorker(t, r, dir)
-			g, err := Launch(t.Context(), LaunchOptions{Runner: r, Binary: self, QueueDir: dir, BridgeToken: queuetest.Token,
-				ResponseTimeout: 5 * time.Second, Logger: queuetest.Logger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runCtx, cancel := context.WithCancel(t.Context())
-			runDone := make(chan error, 1)
-			go func() { runDone <- g.Run(runCtx) }()
-			env := g.AgentEnv()
-			req, _ := http.NewRequest("GET", env["PAPERCLIP_API_URL"]+"/api/agents/me", nil)
-			req.Header.Set("Authorization", "Bearer "+env["PAPERCLIP_API_KEY"])
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("GET through the detached gateway: %d", resp.StatusCode)
+			l := launchRunning(t, kind)
+			g, dir := l.g, l.dir
+			if code := agentGet(g.AgentEnv()); code != 200 {
+				t.Fatalf("GET through the detached gateway: %d", code)
 			}
 			if where := cmdlineContaining(t, queuetest.Token); where != "" {
 				t.Fatalf("bridge token visible in argv: %s", where)
 			}
 			pid := g.Ready().PID
-			cancel()
-			if err := <-runDone; err != nil {
+			if err := l.stop(); err != nil {
 				t.Fatal(err)
 			}
 			queuetest.Eventually(t, "gateway gone", func() bool { return syscall.Kill(pid, 0) != nil })
