@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/clipbridge/clipbridge/runner/relaywire"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clipbridge/clipbridge/runner/relaywire"
 )
 
 // fakeParent stands in for the npm launcher: it reads relay requests from its end of the socket
@@ -91,6 +92,13 @@ func startRelay(t *testing.T, maxInFlight int, handle func(relaywire.Request) (r
 	if err != nil {
 		t.Fatal(err)
 	}
+	return relayWithParent(t, conn, pc, maxInFlight, handle)
+}
+
+// relayWithParent runs a Relay on conn and a fake parent on its peer pc, both closed when the
+// test ends.
+func relayWithParent(t *testing.T, conn, pc net.Conn, maxInFlight int, handle func(relaywire.Request) (relaywire.Reply, bool)) (*Relay, *fakeParent) {
+	t.Helper()
 	r, err := NewRelay(RelayOptions{Conn: conn, MaxInFlight: maxInFlight})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"github.com/clipbridge/clipbridge/runner/relaywire"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/clipbridge/clipbridge/runner/relaywire"
 )
 
 // Commands run through the relay behave as through the other runners: argv, script, env, cwd,
@@ -333,17 +334,5 @@ func TestOpenRelayFD(t *testing.T) {
 func pipeRelay(t *testing.T, maxInFlight int, handle func(relaywire.Request) (relaywire.Reply, bool)) (*Relay, *fakeParent) {
 	t.Helper()
 	sc, pc := net.Pipe()
-	r, err := NewRelay(RelayOptions{Conn: sc, MaxInFlight: maxInFlight})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &fakeParent{conn: pc, handle: handle}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(func() {
-		_ = r.Close()
-		_ = pc.Close()
-		p.wg.Wait()
-	})
-	return r, p
+	return relayWithParent(t, sc, pc, maxInFlight, handle)
 }
